@@ -1,0 +1,189 @@
+"""Reading and writing checkpoints in Google's name-based layout.
+
+A Google BERT checkpoint (`bert_model.ckpt.index` + `.data-00000-of-00001`) maps variable
+names such as `bert/encoder/layer_0/attention/self/query/kernel` to tensors. The Keras
+models of this package use exactly those names as variable paths, so loading is a
+name-for-name copy and saving is the reverse. Checkpoints written here are plain TF1
+name-based bundles: `tf.train.load_checkpoint`, the original code's `init_from_checkpoint`
+and this loader all read them.
+
+Names that training adds and a model does not own are ignored when loading unless the
+caller asks for them: `global_step` and optimizer slots (`<var>/adam_m`, `<var>/adam_v`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+TRAINING_STATE_SUFFIXES = ("/adam_m", "/adam_v")
+GLOBAL_STEP = "global_step"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What `load_checkpoint` did: names copied, names it could not fill, names left over."""
+
+    checkpoint: str
+    loaded: list[str]
+    missing: list[str]  # in the model, not in the checkpoint (left at their initial values)
+    unexpected: list[str]  # in the checkpoint, not in the model
+    ignored: list[str]  # global_step and optimizer slots the caller did not ask for
+
+    def __str__(self) -> str:
+        lines = [
+            f"Loaded {len(self.loaded)} variables from {self.checkpoint}",
+            f"  missing from the checkpoint ({len(self.missing)}): {', '.join(self.missing)}",
+            f"  not used by the model ({len(self.unexpected)}): {', '.join(self.unexpected)}",
+            f"  training state ignored: {len(self.ignored)} tensors",
+        ]
+        return "\n".join(lines)
+
+
+def resolve_checkpoint(path: str) -> str:
+    """Returns the checkpoint prefix that `path` names.
+
+    `path` may be a prefix (`dir/bert_model.ckpt`, `dir/model.ckpt-1000`), one of its files
+    (`.index`, `.data-00000-of-00001`), or a directory: there the latest checkpoint of its
+    `checkpoint` state file, else `bert_model.ckpt`.
+    """
+    for suffix in (".index", ".data-00000-of-00001"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest:
+            return latest
+        if tf.io.gfile.exists(os.path.join(path, "bert_model.ckpt.index")):
+            return os.path.join(path, "bert_model.ckpt")
+        found = sorted(tf.io.gfile.listdir(path))
+        raise CheckpointError(
+            f"{path}: directory holds no checkpoint (expected a 'checkpoint' state file or "
+            f"bert_model.ckpt.index); found: {', '.join(found) or 'nothing'}"
+        )
+    raise CheckpointError(f"{path}: no checkpoint there (expected the file {path}.index)")
+
+
+def list_variables(path: str) -> dict[str, list[int]]:
+    """Name -> shape of every tensor in the checkpoint at `path`."""
+    prefix = resolve_checkpoint(path)
+    return {name: list(shape) for name, shape in _reader(prefix).get_variable_to_shape_map().items()}
+
+
+def _reader(prefix: str):
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
+        raise CheckpointError(f"{prefix}: cannot read the checkpoint: {error}") from None
+
+
+def _is_training_state(name: str) -> bool:
+    return name == GLOBAL_STEP or name.endswith(TRAINING_STATE_SUFFIXES)
+
+
+def model_variables(model: keras.Layer) -> dict[str, keras.Variable]:
+    """Checkpoint name (the Keras path) -> variable, for every variable of `model`."""
+    variables: dict[str, keras.Variable] = {}
+    for variable in model.weights:
+        if variable.path in variables and variables[variable.path] is not variable:
+            raise CheckpointError(f"two variables of the model share the path {variable.path}")
+        variables[variable.path] = variable
+    return variables
+
+
+def load_checkpoint(
+    model: keras.Layer,
+    path: str,
+    extra_variables: Mapping[str, keras.Variable | tf.Variable] | None = None,
+) -> LoadReport:
+    """Copies every variable of `model` that the checkpoint at `path` holds into the model.
+
+    `extra_variables` maps further checkpoint names (e.g. optimizer slots, `global_step`) to
+    variables to restore as well. Raises CheckpointError, before changing anything, when a
+    shared name has a different shape (e.g. a BERT-Large checkpoint with a Base config) or
+    when the checkpoint holds none of the model's variables.
+    """
+    prefix = resolve_checkpoint(path)
+    reader = _reader(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    targets = {**model_variables(model), **(extra_variables or {})}
+
+    matched = sorted(name for name in targets if name in shapes)
+    for name in matched:
+        want, found = tuple(targets[name].shape), tuple(shapes[name])
+        if want != found:
+            raise CheckpointError(
+                f"{prefix}: variable {name} has shape {list(found)} in the checkpoint but "
+                f"{list(want)} in the model; the checkpoint was made with another config "
+                f"(e.g. hidden_size, vocab_size or max_position_embeddings differ)"
+            )
+    if not matched:
+        sample = ", ".join(sorted(shapes)[:5])
+        raise CheckpointError(
+            f"{prefix}: none of the model's variables (e.g. {next(iter(targets), '-')}) are "
+            f"in this checkpoint; it holds {len(shapes)} tensors such as: {sample}"
+        )
+    for name in matched:
+        variable = targets[name]
+        value = reader.get_tensor(name)
+        variable.assign(np.asarray(value).astype(variable.dtype))
+
+    leftover = sorted(name for name in shapes if name not in targets)
+    report = LoadReport(
+        checkpoint=prefix,
+        loaded=matched,
+        missing=sorted(name for name in targets if name not in shapes),
+        unexpected=[name for name in leftover if not _is_training_state(name)],
+        ignored=[name for name in leftover if _is_training_state(name)],
+    )
+    logging.info("%s", report)
+    return report
+
+
+def save_checkpoint(
+    model: keras.Layer,
+    prefix: str,
+    global_step: int | None = None,
+    extra_variables: Mapping[str, keras.Variable | tf.Variable | np.ndarray] | None = None,
+) -> str:
+    """Writes `model`'s variables under their names as a TF1 checkpoint at `prefix`.
+
+    Optionally adds `global_step` (int64 scalar) and `extra_variables` (e.g. optimizer slots
+    `<var>/adam_m`). The bundle is written under a temporary prefix and then renamed, data
+    file first, so a reader never sees an index without its data. Returns `prefix`.
+    """
+    tensors = {name: variable.value for name, variable in model_variables(model).items()}
+    for name, value in (extra_variables or {}).items():
+        if name in tensors:
+            raise CheckpointError(f"{prefix}: extra variable {name} clashes with a model variable")
+        tensors[name] = value.value if hasattr(value, "value") else value
+    if global_step is not None:
+        tensors[GLOBAL_STEP] = np.int64(global_step)
+
+    directory = os.path.dirname(prefix)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    temporary = f"{prefix}.tmp-{uuid.uuid4().hex}"
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=temporary,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.convert_to_tensor(tensors[name]) for name in names],
+    )
+    for suffix in (".data-00000-of-00001", ".index"):
+        tf.io.gfile.rename(temporary + suffix, prefix + suffix, overwrite=True)
+    return prefix

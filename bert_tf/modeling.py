@@ -1,0 +1,329 @@
+"""The BERT encoder as Keras 3 layers, with the original's variable names and numerics.
+
+Every variable's Keras path is its name in Google's checkpoints, e.g.
+`bert/encoder/layer_3/attention/self/query/kernel`. To get there, each layer builds its
+sublayers inside its own `build()` (Keras opens the layer's name scope around `build`), and
+the levels of the original that hold no computation of their own (`attention`,
+`intermediate`) are plain `keras.name_scope`s. `BertModel` builds itself in its constructor,
+so its paths start at `bert/` wherever it is made.
+
+Shapes in docstrings: B batch, S sequence length, H hidden size, N attention heads,
+D head size (H / N), I intermediate size, V vocabulary size.
+
+Numerics follow the original `modeling.py`: tanh-approximate GELU, LayerNorm epsilon 1e-12,
+-10000 added to masked attention scores, truncated-normal initialisers. Under a mixed
+precision policy the variables stay float32, matmuls run in the compute dtype, and the
+softmax and LayerNorm run in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import ops
+
+from bert_tf.config import BertConfig
+
+LAYER_NORM_EPSILON = 1e-12
+MASKED_ATTENTION_SCORE = -10000.0
+
+
+def gelu(x):
+    """GELU, tanh approximation, exactly as the original computes it."""
+    cdf = 0.5 * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * ops.power(x, 3))))
+    return x * cdf
+
+
+def get_activation(name: str) -> Callable | None:
+    """Maps a `hidden_act` string to a function, as the original does (None means linear)."""
+    if not name or name.lower() == "linear":
+        return None
+    functions = {"gelu": gelu, "relu": keras.activations.relu, "tanh": ops.tanh}
+    if name.lower() not in functions:
+        raise ValueError(f"Unsupported activation: {name!r}")
+    return functions[name.lower()]
+
+
+def truncated_normal(config: BertConfig) -> keras.initializers.Initializer:
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+class LayerNorm(keras.layers.Layer):
+    """The original's LayerNorm over the last axis: variables `gamma`, `beta` [H].
+
+    Computed in float32 with the original's formula (`tf.nn.batch_normalization` after
+    `tf.nn.moments`): x * inv + (beta - mean * inv), inv = gamma / sqrt(var + 1e-12). The
+    common (x - mean) * inv + beta rounds differently and, on real weights with large
+    outlier features, drifts ~5e-5 from the original over six layers.
+    """
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(name="LayerNorm", **kwargs)
+        self.size = size
+
+    def build(self, input_shape=None):
+        self.gamma = self.add_weight(name="gamma", shape=(self.size,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(self.size,), initializer="zeros")
+
+    def call(self, x):
+        """[..., H] -> [..., H] in the compute dtype."""
+        x32 = ops.cast(x, "float32")
+        mean = ops.mean(x32, axis=-1, keepdims=True)
+        variance = ops.mean(ops.square(x32 - ops.stop_gradient(mean)), axis=-1, keepdims=True)
+        inv = ops.rsqrt(variance + LAYER_NORM_EPSILON) * ops.cast(self.gamma, "float32")
+        y = x32 * inv + (ops.cast(self.beta, "float32") - mean * inv)
+        return ops.cast(y, self.compute_dtype)
+
+
+def attention_bias(input_mask, dtype: str = "float32"):
+    """[B, S] mask of 1 (attend) / 0 (padding) -> [B, 1, 1, S] additive bias (0 or -10000)."""
+    mask = ops.cast(input_mask, dtype)
+    return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASKED_ATTENTION_SCORE, 1), 1)
+
+
+class Embeddings(keras.layers.Layer):
+    """Word + token-type + position embeddings, then LayerNorm and dropout.
+
+    Variables: `word_embeddings` [V, H], `token_type_embeddings` [type_vocab_size, H],
+    `position_embeddings` [max_position_embeddings, H], `LayerNorm/{gamma,beta}` [H].
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(name="embeddings", **kwargs)
+        self.config = config
+
+    def build(self, input_shape=None):
+        config = self.config
+        init = truncated_normal(config)
+        self.word_embeddings = self.add_weight(
+            name="word_embeddings", shape=(config.vocab_size, config.hidden_size),
+            initializer=init,
+        )
+        self.token_type_embeddings = self.add_weight(
+            name="token_type_embeddings", shape=(config.type_vocab_size, config.hidden_size),
+            initializer=init,
+        )
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings",
+            shape=(config.max_position_embeddings, config.hidden_size),
+            initializer=init,
+        )
+        self.layer_norm = LayerNorm(config.hidden_size, dtype=self.dtype_policy)
+        self.layer_norm.build()
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+
+    def call(self, input_ids, segment_ids, training=False):
+        """[B, S] int ids, [B, S] int segment ids -> [B, S, H]."""
+        seq_length = ops.shape(input_ids)[1]
+        if isinstance(seq_length, int) and seq_length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"sequence length {seq_length} is longer than max_position_embeddings "
+                f"({self.config.max_position_embeddings}) of the config"
+            )
+        x = ops.take(self.word_embeddings, input_ids, axis=0)
+        x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)
+        x = x + ops.expand_dims(self.position_embeddings[:seq_length], 0)
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+class SelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product self-attention (`attention/self`).
+
+    Variables: `query`, `key`, `value` dense layers [H, H] + bias [H].
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(name="self", **kwargs)
+        self.config = config
+
+    def build(self, input_shape=None):
+        config = self.config
+        for name in ("query", "key", "value"):
+            dense = keras.layers.Dense(
+                config.hidden_size, kernel_initializer=truncated_normal(config), name=name,
+                dtype=self.dtype_policy,
+            )
+            dense.build((None, None, config.hidden_size))
+            setattr(self, name, dense)
+        self.dropout = keras.layers.Dropout(
+            config.attention_probs_dropout_prob, dtype=self.dtype_policy
+        )
+
+    def call(self, x, bias, training=False):
+        """x [B, S, H], bias [B, 1, 1, S] -> context [B, S, H]."""
+        num_heads = self.config.num_attention_heads
+        head_size = self.config.attention_head_size
+        batch, seq_length = ops.shape(x)[0], ops.shape(x)[1]
+
+        def split_heads(t):  # [B, S, H] -> [B, S, N, D]
+            return ops.reshape(t, (batch, seq_length, num_heads, head_size))
+
+        query = split_heads(self.query(x))
+        key = split_heads(self.key(x))
+        value = split_heads(self.value(x))
+        scores = ops.einsum("bqnd,bknd->bnqk", query, key) * (1.0 / math.sqrt(head_size))
+        scores = ops.cast(scores, "float32") + bias
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.dropout(probs, training=training)
+        context = ops.einsum("bnqk,bknd->bqnd", probs, value)
+        return ops.reshape(context, (batch, seq_length, num_heads * head_size))
+
+
+class ResidualOutput(keras.layers.Layer):
+    """`output`: dense to H, dropout, add the residual, LayerNorm.
+
+    Used twice per transformer layer (`attention/output` and `output`).
+    Variables: `dense/{kernel,bias}`, `LayerNorm/{gamma,beta}`.
+    """
+
+    def __init__(self, config: BertConfig, input_size: int, **kwargs):
+        super().__init__(name="output", **kwargs)
+        self.config = config
+        self.input_size = input_size
+
+    def build(self, input_shape=None):
+        config = self.config
+        self.dense = keras.layers.Dense(
+            config.hidden_size, kernel_initializer=truncated_normal(config), name="dense",
+            dtype=self.dtype_policy,
+        )
+        self.dense.build((None, None, self.input_size))
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.layer_norm = LayerNorm(config.hidden_size, dtype=self.dtype_policy)
+        self.layer_norm.build()
+
+    def call(self, x, residual, training=False):
+        """x [B, S, input_size], residual [B, S, H] -> [B, S, H]."""
+        return self.layer_norm(self.dropout(self.dense(x), training=training) + residual)
+
+
+class TransformerLayer(keras.layers.Layer):
+    """One encoder layer `layer_<i>`: self-attention block, then feed-forward block."""
+
+    def __init__(self, config: BertConfig, index: int, **kwargs):
+        super().__init__(name=f"layer_{index}", **kwargs)
+        self.config = config
+
+    def build(self, input_shape=None):
+        config = self.config
+        policy = self.dtype_policy
+        with keras.name_scope("attention"):
+            self.attention = SelfAttention(config, dtype=policy)
+            self.attention.build()
+            self.attention_output = ResidualOutput(config, config.hidden_size, dtype=policy)
+            self.attention_output.build()
+        with keras.name_scope("intermediate"):
+            self.intermediate = keras.layers.Dense(
+                config.intermediate_size, activation=get_activation(config.hidden_act),
+                kernel_initializer=truncated_normal(config), name="dense", dtype=policy,
+            )
+            self.intermediate.build((None, None, config.hidden_size))
+        self.ffn_output = ResidualOutput(config, config.intermediate_size, dtype=policy)
+        self.ffn_output.build()
+
+    def call(self, x, bias, training=False):
+        """x [B, S, H], bias [B, 1, 1, S] -> [B, S, H]."""
+        attended = self.attention(x, bias, training=training)
+        x = self.attention_output(attended, x, training=training)
+        return self.ffn_output(self.intermediate(x), x, training=training)
+
+
+class Encoder(keras.layers.Layer):
+    """`encoder`: the stack of `num_hidden_layers` transformer layers."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(name="encoder", **kwargs)
+        self.config = config
+
+    def build(self, input_shape=None):
+        self.transformer_layers = []
+        for index in range(self.config.num_hidden_layers):
+            layer = TransformerLayer(self.config, index, dtype=self.dtype_policy)
+            layer.build()
+            self.transformer_layers.append(layer)
+
+    def call(self, x, bias, training=False):
+        """x [B, S, H] -> list of num_hidden_layers tensors [B, S, H], one per layer."""
+        outputs = []
+        for layer in self.transformer_layers:
+            x = layer(x, bias, training=training)
+            outputs.append(x)
+        return outputs
+
+
+class Pooler(keras.layers.Layer):
+    """`pooler`: tanh(dense(first token)). Variables `dense/{kernel,bias}`."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(name="pooler", **kwargs)
+        self.config = config
+
+    def build(self, input_shape=None):
+        self.dense = keras.layers.Dense(
+            self.config.hidden_size, activation="tanh",
+            kernel_initializer=truncated_normal(self.config), name="dense",
+            dtype=self.dtype_policy,
+        )
+        self.dense.build((None, self.config.hidden_size))
+
+    def call(self, sequence_output):
+        """[B, S, H] -> [B, H]."""
+        return self.dense(sequence_output[:, 0])
+
+
+class BertModel(keras.Model):
+    """The BERT encoder, variables under `bert/`.
+
+    Call with a dict of `input_ids` [B, S] and optionally `input_mask` [B, S] (default all
+    ones) and `segment_ids` [B, S] (default zeros); int32 or int64. Returns a dict:
+      sequence_output [B, S, H]: the last layer's output,
+      pooled_output [B, H]: the pooler on the first token,
+      encoder_outputs: list of num_hidden_layers tensors [B, S, H].
+    """
+
+    def __init__(self, config: BertConfig, **kwargs):
+        kwargs.setdefault("name", "bert")
+        super().__init__(**kwargs)
+        self.config = config
+        self.build()
+
+    def build(self, input_shape=None):
+        policy = self.dtype_policy
+        self.embeddings = Embeddings(self.config, dtype=policy)
+        self.embeddings.build()
+        self.encoder = Encoder(self.config, dtype=policy)
+        self.encoder.build()
+        self.pooler = Pooler(self.config, dtype=policy)
+        self.pooler.build()
+
+    def call(self, inputs: dict, training=False) -> dict:
+        input_ids = inputs["input_ids"]
+        input_mask = inputs.get("input_mask")
+        segment_ids = inputs.get("segment_ids")
+        if input_mask is None:
+            input_mask = ops.ones_like(input_ids)
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(input_ids)
+        x = self.embeddings(input_ids, segment_ids, training=training)
+        encoder_outputs = self.encoder(x, attention_bias(input_mask), training=training)
+        sequence_output = encoder_outputs[-1]
+        return {
+            "sequence_output": sequence_output,
+            "pooled_output": self.pooler(sequence_output),
+            "encoder_outputs": encoder_outputs,
+        }
+
+    @property
+    def word_embeddings(self) -> keras.Variable:
+        """The [V, H] word embedding table (the masked-LM head is tied to it)."""
+        return self.embeddings.word_embeddings
+
+    def get_config(self) -> dict:
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> BertModel:
+        return cls(BertConfig.from_dict(config["config"]), name=config.get("name", "bert"))

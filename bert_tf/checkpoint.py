@@ -79,8 +79,8 @@ def resolve_checkpoint(path: str) -> str:
 
 def list_variables(path: str) -> dict[str, list[int]]:
     """Name -> shape of every tensor in the checkpoint at `path`."""
-    prefix = resolve_checkpoint(path)
-    return {name: list(shape) for name, shape in _reader(prefix).get_variable_to_shape_map().items()}
+    shapes = _reader(resolve_checkpoint(path)).get_variable_to_shape_map()
+    return {name: list(shape) for name, shape in shapes.items()}
 
 
 def _reader(prefix: str):
@@ -139,7 +139,7 @@ def load_checkpoint(
     for name in matched:
         variable = targets[name]
         value = reader.get_tensor(name)
-        variable.assign(np.asarray(value).astype(variable.dtype))
+        variable.assign(tf.cast(value, variable.dtype))
 
     leftover = sorted(name for name in shapes if name not in targets)
     report = LoadReport(

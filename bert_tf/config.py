@@ -120,10 +120,14 @@ class BertConfig:
         """Reads a `bert_config.json` (local or any path tf.io.gfile reads, e.g. gs://)."""
         if not tf.io.gfile.exists(json_file):
             raise BertConfigError(f"{json_file}: config file not found")
-        with tf.io.gfile.GFile(json_file, "r") as reader:
-            text = reader.read()
+        with tf.io.gfile.GFile(json_file, "rb") as reader:
+            data = reader.read()
         try:
-            json_object = json.loads(text)
+            json_object = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise BertConfigError(
+                f"{json_file}: not valid UTF-8 (byte {error.start}); expected a JSON text"
+            ) from None
         except json.JSONDecodeError as error:
             raise BertConfigError(
                 f"{json_file}: not valid JSON (line {error.lineno}, column {error.colno}: "

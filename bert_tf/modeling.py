@@ -5,7 +5,8 @@ Every variable's Keras path is its name in Google's checkpoints, e.g.
 sublayers inside its own `build()` (Keras opens the layer's name scope around `build`), and
 the levels of the original that hold no computation of their own (`attention`,
 `intermediate`) are plain `keras.name_scope`s. `BertModel` builds itself in its constructor,
-so its paths start at `bert/` wherever it is made.
+so its paths start at `bert/` when it is made as a top-level model (inside another layer's
+`build`, Keras would prefix that layer's name).
 
 Shapes in docstrings: B batch, S sequence length, H hidden size, N attention heads,
 D head size (H / N), I intermediate size, V vocabulary size.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import keras
 from keras import ops
@@ -78,9 +78,9 @@ class LayerNorm(keras.layers.Layer):
         return ops.cast(y, self.compute_dtype)
 
 
-def attention_bias(input_mask, dtype: str = "float32"):
-    """[B, S] mask of 1 (attend) / 0 (padding) -> [B, 1, 1, S] additive bias (0 or -10000)."""
-    mask = ops.cast(input_mask, dtype)
+def attention_bias(input_mask):
+    """[B, S] mask of 1 (attend) / 0 (padding) -> [B, 1, 1, S] float32 bias (0 or -10000)."""
+    mask = ops.cast(input_mask, "float32")
     return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASKED_ATTENTION_SCORE, 1), 1)
 
 
@@ -152,8 +152,8 @@ class SelfAttention(keras.layers.Layer):
             config.attention_probs_dropout_prob, dtype=self.dtype_policy
         )
 
-    def call(self, x, bias, training=False):
-        """x [B, S, H], bias [B, 1, 1, S] -> context [B, S, H]."""
+    def call(self, x, input_mask, training=False):
+        """x [B, S, H], input_mask [B, S] (1 attend, 0 padding) -> context [B, S, H]."""
         num_heads = self.config.num_attention_heads
         head_size = self.config.attention_head_size
         batch, seq_length = ops.shape(x)[0], ops.shape(x)[1]
@@ -165,7 +165,7 @@ class SelfAttention(keras.layers.Layer):
         key = split_heads(self.key(x))
         value = split_heads(self.value(x))
         scores = ops.einsum("bqnd,bknd->bnqk", query, key) * (1.0 / math.sqrt(head_size))
-        scores = ops.cast(scores, "float32") + bias
+        scores = ops.cast(scores, "float32") + attention_bias(input_mask)
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
         context = ops.einsum("bnqk,bknd->bqnd", probs, value)
@@ -224,9 +224,9 @@ class TransformerLayer(keras.layers.Layer):
         self.ffn_output = ResidualOutput(config, config.intermediate_size, dtype=policy)
         self.ffn_output.build()
 
-    def call(self, x, bias, training=False):
-        """x [B, S, H], bias [B, 1, 1, S] -> [B, S, H]."""
-        attended = self.attention(x, bias, training=training)
+    def call(self, x, input_mask, training=False):
+        """x [B, S, H], input_mask [B, S] -> [B, S, H]."""
+        attended = self.attention(x, input_mask, training=training)
         x = self.attention_output(attended, x, training=training)
         return self.ffn_output(self.intermediate(x), x, training=training)
 
@@ -245,11 +245,11 @@ class Encoder(keras.layers.Layer):
             layer.build()
             self.transformer_layers.append(layer)
 
-    def call(self, x, bias, training=False):
-        """x [B, S, H] -> list of num_hidden_layers tensors [B, S, H], one per layer."""
+    def call(self, x, input_mask, training=False):
+        """x [B, S, H], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per layer."""
         outputs = []
         for layer in self.transformer_layers:
-            x = layer(x, bias, training=training)
+            x = layer(x, input_mask, training=training)
             outputs.append(x)
         return outputs
 
@@ -308,7 +308,7 @@ class BertModel(keras.Model):
         if segment_ids is None:
             segment_ids = ops.zeros_like(input_ids)
         x = self.embeddings(input_ids, segment_ids, training=training)
-        encoder_outputs = self.encoder(x, attention_bias(input_mask), training=training)
+        encoder_outputs = self.encoder(x, input_mask, training=training)
         sequence_output = encoder_outputs[-1]
         return {
             "sequence_output": sequence_output,

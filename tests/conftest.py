@@ -1,0 +1,46 @@
+"""Shared test helpers: where ../shared is, and tiny configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = Path(os.environ.get("BERT_TF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared (or $BERT_TF_SHARED); skips the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: this test needs the shared fixtures/data beside the repo")
+    return path
+
+
+def fixture_path(*parts: str) -> Path:
+    return shared_path("fixtures", *parts)
+
+
+def data_path(*parts: str) -> Path:
+    return shared_path("data", *parts)
+
+
+TINY_CONFIG = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+    type_vocab_size=2,
+)
+
+
+@pytest.fixture
+def tiny_config():
+    import bert_tf
+
+    return bert_tf.BertConfig(**TINY_CONFIG)

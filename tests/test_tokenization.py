@@ -1,0 +1,127 @@
+import json
+
+import pytest
+from conftest import data_path, fixture_path
+
+from bert_tf import tokenization
+from bert_tf.tokenization import (
+    BasicTokenizer,
+    FastTokenizer,
+    FullTokenizer,
+    VocabError,
+    WordpieceTokenizer,
+)
+
+
+def fixture_cases():
+    return json.loads(fixture_path("tokenizer_public.json").read_text(encoding="utf-8"))
+
+
+SETTINGS = ["uncased", "cased_flag_on_uncased_vocab", "chinese"]
+
+
+def make(cls, setting):
+    spec = fixture_cases()["vocabs"][setting]
+    return cls(str(fixture_path(spec["vocab"])), do_lower_case=spec["do_lower_case"])
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_exact_tokenizer_matches_original(setting):
+    tokenizer = make(FullTokenizer, setting)
+    for case in fixture_cases()["cases"]:
+        tokens = tokenizer.tokenize(case["text"])
+        assert tokens == case[setting]["tokens"], case["text"]
+        assert tokenizer.convert_tokens_to_ids(tokens) == case[setting]["ids"]
+        assert tokenizer.convert_ids_to_tokens(case[setting]["ids"]) == tokens
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_fast_tokenizer_matches_original(setting):
+    tokenizer = make(FastTokenizer, setting)
+    cases = fixture_cases()["cases"]
+    got = tokenizer.tokenize([case["text"] for case in cases]).to_list()
+    for case, ids in zip(cases, got, strict=True):
+        assert ids == case[setting]["ids"], case["text"]
+
+
+def test_fast_equals_exact_on_the_whole_corpus():
+    vocab = str(fixture_path("minilm_ckpt", "vocab.txt"))
+    exact, fast = FullTokenizer(vocab, True), FastTokenizer(vocab, True)
+    text = data_path("text", "big.txt").read_text(encoding="utf-8")
+    lines = [line for line in text.split("\n") if line.strip()]
+    total = 0
+    for start in range(0, len(lines), 4096):
+        batch = lines[start : start + 4096]
+        for line, ids in zip(batch, fast.tokenize(batch).to_list(), strict=True):
+            want = exact.convert_tokens_to_ids(exact.tokenize(line))
+            assert ids == want, line
+            total += len(ids)
+    assert total == 620177  # the word-piece count the fixture README gives for big.txt
+
+
+def write_vocab(tmp_path, tokens):
+    path = tmp_path / "vocab.txt"
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return str(path)
+
+
+def test_wordpiece_greedy_longest_match(tmp_path):
+    vocab = tokenization.load_vocab(
+        write_vocab(tmp_path, ["[UNK]", "[CLS]", "want", "##want", "##ed", "wa", "un", "runn",
+                               "##ing"])
+    )
+    wordpiece = WordpieceTokenizer(vocab)
+    assert wordpiece.tokenize("unwanted running") == ["un", "##want", "##ed", "runn", "##ing"]
+    assert wordpiece.tokenize("unwantedX running") == ["[UNK]", "runn", "##ing"]
+    assert wordpiece.tokenize("") == []
+    assert wordpiece.tokenize("a" * 201) == ["[UNK]"]
+
+
+def test_basic_tokenizer_rules():
+    assert BasicTokenizer(True).tokenize(" \tHeLLo!how  \n Are yoU?  ") == [
+        "hello", "!", "how", "are", "you", "?"
+    ]
+    assert BasicTokenizer(True).tokenize("H\u00e9llo") == ["hello"]
+    assert BasicTokenizer(False).tokenize("H\u00e9llo") == ["H\u00e9llo"]
+    assert BasicTokenizer(True).tokenize("ah\u535a\u63a8zz") == ["ah", "\u535a", "\u63a8", "zz"]
+    assert BasicTokenizer(True).tokenize("a\u200bb\x00c\ufffd") == ["abc"]
+
+
+def test_load_vocab_keeps_original_line_semantics(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n a \n\nb\u2028c\nlast", encoding="utf-8")
+    vocab = tokenization.load_vocab(str(path))
+    assert list(vocab.items()) == [("[PAD]", 0), ("a", 1), ("", 2), ("b\u2028c", 3), ("last", 4)]
+
+
+def test_vocab_errors(tmp_path):
+    with pytest.raises(VocabError, match="missing.txt: vocabulary file not found"):
+        FullTokenizer(str(tmp_path / "missing.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(VocabError, match="empty.txt: vocabulary file is empty"):
+        FullTokenizer(str(empty))
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"[PAD]\ncaf\xe9\n")
+    with pytest.raises(VocabError, match=r"latin1.txt: line 2 is not valid UTF-8"):
+        FastTokenizer(str(latin1))
+
+
+def test_convert_to_unicode():
+    assert tokenization.convert_to_unicode(b"caf\xc3\xa9") == "caf\u00e9"
+    assert tokenization.convert_to_unicode(b"bad\xff") == "bad"
+    assert tokenization.printable_text("x") == "x"
+    with pytest.raises(ValueError):
+        tokenization.convert_to_unicode(3)
+
+
+def test_validate_case_matches_checkpoint():
+    check = tokenization.validate_case_matches_checkpoint
+    check(True, "gs://b/uncased_L-12_H-768_A-12/bert_model.ckpt")
+    check(False, "gs://b/cased_L-12_H-768_A-12/bert_model.ckpt")
+    check(False, "/my/own/model.ckpt-100")
+    check(True, None)
+    with pytest.raises(ValueError, match="seems to be a uncased model"):
+        check(False, "/m/uncased_L-12_H-768_A-12/bert_model.ckpt")
+    with pytest.raises(ValueError, match="seems to be a cased model"):
+        check(True, "/m/multi_cased_L-12_H-768_A-12/bert_model.ckpt")

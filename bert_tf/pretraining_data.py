@@ -1,0 +1,401 @@
+"""Pretraining data: documents -> masked-LM / next-sentence instances -> TFRecord files.
+
+Fidelity with the original `create_pretraining_data.py` is exact: given the same input,
+vocabulary, flags and seed, the output files are byte-identical. That holds because every
+random draw below is made from one `random.Random(seed)` in the original's order: document
+shuffle; per document the short-sequence draw, the split point of segment A, the
+random-next draw and the random document and start; the front/back truncation draws; the
+candidate shuffle and the 80/10/10 draws of masking; finally the instance shuffle.
+
+Input: one sentence per line, blank lines between documents (UTF-8). Output: TFRecords of
+tf.train.Example with `input_ids`, `input_mask`, `segment_ids`, `masked_lm_positions`,
+`masked_lm_ids`, `masked_lm_weights` (float) and `next_sentence_labels`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import struct
+import uuid
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from bert_tf.tokenization import FullTokenizer
+
+
+class PretrainingDataError(ValueError):
+    """Input files or flags that cannot produce pretraining data."""
+
+
+@dataclasses.dataclass
+class TrainingInstance:
+    """One sequence pair: tokens with masks applied, segment ids, the masked positions."""
+
+    tokens: list[str]
+    segment_ids: list[int]
+    masked_lm_positions: list[int]
+    masked_lm_labels: list[str]
+    is_random_next: bool
+
+
+def expand_input_files(input_file: str) -> list[str]:
+    """Comma-separated globs -> files, in the original's order (each glob's matches)."""
+    files = []
+    for pattern in input_file.split(","):
+        if not pattern:
+            continue
+        matches = tf.io.gfile.glob(pattern)
+        if not matches:
+            raise PretrainingDataError(f"input_file: the pattern {pattern!r} matches no file")
+        files.extend(matches)
+    if not files:
+        raise PretrainingDataError("input_file: no input files given")
+    return files
+
+
+def read_documents(
+    input_files: Sequence[str], tokenizer: FullTokenizer, skip_invalid_utf8: bool = False
+) -> tuple[list[list[list[str]]], int]:
+    """Reads and tokenizes documents: lists of sentences, each a list of word pieces.
+
+    A blank line ends a document; documents with no tokens are dropped. Lines that are not
+    valid UTF-8 raise PretrainingDataError naming the file and line, or, with
+    `skip_invalid_utf8`, are skipped and counted. Returns (documents, skipped line count).
+    """
+    documents: list[list[list[str]]] = [[]]
+    skipped = 0
+    for input_file in input_files:
+        with tf.io.gfile.GFile(input_file, "rb") as reader:
+            data = reader.read()
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        for line_number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                if skip_invalid_utf8:
+                    skipped += 1
+                    continue
+                raise PretrainingDataError(
+                    f"{input_file}: line {line_number} is not valid UTF-8 (byte {error.start} "
+                    f"of the line); fix the file or pass --skip_invalid_utf8"
+                ) from None
+            if not line:
+                documents.append([])
+            tokens = tokenizer.tokenize(line)
+            if tokens:
+                documents[-1].append(tokens)
+    return [document for document in documents if document], skipped
+
+
+def create_training_instances(
+    documents: list[list[list[str]]],
+    vocab_words: list[str],
+    max_seq_length: int,
+    dupe_factor: int,
+    short_seq_prob: float,
+    masked_lm_prob: float,
+    max_predictions_per_seq: int,
+    rng: random.Random,
+    do_whole_word_mask: bool = False,
+) -> list[TrainingInstance]:
+    """All instances of `dupe_factor` passes over the shuffled documents, shuffled."""
+    rng.shuffle(documents)
+    instances = []
+    for _ in range(dupe_factor):
+        for document_index in range(len(documents)):
+            instances.extend(
+                create_instances_from_document(
+                    documents, document_index, max_seq_length, short_seq_prob,
+                    masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
+                    do_whole_word_mask,
+                )
+            )
+    rng.shuffle(instances)
+    return instances
+
+
+def create_instances_from_document(
+    documents: list[list[list[str]]],
+    document_index: int,
+    max_seq_length: int,
+    short_seq_prob: float,
+    masked_lm_prob: float,
+    max_predictions_per_seq: int,
+    vocab_words: list[str],
+    rng: random.Random,
+    do_whole_word_mask: bool = False,
+) -> list[TrainingInstance]:
+    """Packs one document's sentences into pairs (A, B) as the original does.
+
+    Chunks of whole sentences fill up to a target length (usually max_seq_length - 3, with
+    probability `short_seq_prob` a random shorter one). A is the chunk's first 1..n-1
+    sentences; B is the rest (label 0) or, half the time and always for one-sentence chunks,
+    text from a random other document (label 1), whose unused sentences are then put back.
+    """
+    document = documents[document_index]
+    max_num_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
+    target_seq_length = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target_seq_length = rng.randint(2, max_num_tokens)
+
+    instances = []
+    current_chunk: list[list[str]] = []
+    current_length = 0
+    i = 0
+    while i < len(document):
+        current_chunk.append(document[i])
+        current_length += len(document[i])
+        if i == len(document) - 1 or current_length >= target_seq_length:
+            a_end = 1
+            if len(current_chunk) >= 2:
+                a_end = rng.randint(1, len(current_chunk) - 1)
+            tokens_a = [token for sentence in current_chunk[:a_end] for token in sentence]
+            tokens_b: list[str] = []
+            if len(current_chunk) == 1 or rng.random() < 0.5:
+                is_random_next = True
+                target_b_length = target_seq_length - len(tokens_a)
+                # Ten tries for another document; in a one-document corpus the last draw
+                # is used even if it is this document, as in the original.
+                for _ in range(10):
+                    random_document_index = rng.randint(0, len(documents) - 1)
+                    if random_document_index != document_index:
+                        break
+                random_document = documents[random_document_index]
+                random_start = rng.randint(0, len(random_document) - 1)
+                for sentence in random_document[random_start:]:
+                    tokens_b.extend(sentence)
+                    if len(tokens_b) >= target_b_length:
+                        break
+                i -= len(current_chunk) - a_end  # the unused sentences start the next chunk
+            else:
+                is_random_next = False
+                tokens_b = [token for sentence in current_chunk[a_end:] for token in sentence]
+            truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+            tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
+            segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
+            tokens, positions, labels = create_masked_lm_predictions(
+                tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
+                do_whole_word_mask,
+            )
+            instances.append(
+                TrainingInstance(tokens, segment_ids, positions, labels, is_random_next)
+            )
+            current_chunk = []
+            current_length = 0
+        i += 1
+    return instances
+
+
+def truncate_seq_pair(
+    tokens_a: list[str], tokens_b: list[str], max_num_tokens: int, rng: random.Random
+) -> None:
+    """Truncates the longer list (B on ties) one token at a time, from a random end."""
+    while len(tokens_a) + len(tokens_b) > max_num_tokens:
+        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+        if rng.random() < 0.5:
+            del longer[0]
+        else:
+            longer.pop()
+
+
+def create_masked_lm_predictions(
+    tokens: list[str],
+    masked_lm_prob: float,
+    max_predictions_per_seq: int,
+    vocab_words: list[str],
+    rng: random.Random,
+    do_whole_word_mask: bool = False,
+) -> tuple[list[str], list[int], list[str]]:
+    """Chooses round(len * masked_lm_prob) positions (at most max_predictions_per_seq, at
+    least 1) and replaces each by [MASK] 80%, itself 10%, a random vocabulary word 10%.
+
+    With whole-word masking, a word's pieces (`##` continuations) are chosen together.
+    Returns (tokens with masks, masked positions ascending, original tokens there).
+    """
+    candidates: list[list[int]] = []
+    for i, token in enumerate(tokens):
+        if token in ("[CLS]", "[SEP]"):
+            continue
+        if do_whole_word_mask and candidates and token.startswith("##"):
+            candidates[-1].append(i)
+        else:
+            candidates.append([i])
+    rng.shuffle(candidates)
+
+    output_tokens = list(tokens)
+    num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
+    masked: list[tuple[int, str]] = []
+    covered: set[int] = set()
+    for indexes in candidates:
+        if len(masked) >= num_to_predict:
+            break
+        if len(masked) + len(indexes) > num_to_predict:
+            continue
+        if any(index in covered for index in indexes):
+            continue
+        for index in indexes:
+            covered.add(index)
+            if rng.random() < 0.8:
+                replacement = "[MASK]"
+            elif rng.random() < 0.5:
+                replacement = tokens[index]
+            else:
+                replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
+            output_tokens[index] = replacement
+            masked.append((index, tokens[index]))
+    masked.sort(key=lambda item: item[0])
+    return output_tokens, [index for index, _ in masked], [label for _, label in masked]
+
+
+# The order in which the original's protobuf runtime serialized the feature map (its hash
+# order, the same for every record; today's protobuf keeps insertion order instead). The
+# records are written in this order so the files are byte-identical to the original's.
+FEATURE_ORDER = (
+    "masked_lm_ids",
+    "input_ids",
+    "masked_lm_positions",
+    "next_sentence_labels",
+    "input_mask",
+    "masked_lm_weights",
+    "segment_ids",
+)
+_VARINT_CACHE: list[bytes] = []
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int (int64 negatives as 10 bytes)."""
+    if 0 <= value < len(_VARINT_CACHE):
+        return _VARINT_CACHE[value]
+    if value < 0:
+        value += 1 << 64
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_VARINT_CACHE.extend(_varint(v) for v in range(1 << 16))
+
+
+def _length_delimited(field_tag: bytes, payload: bytes) -> bytes:
+    return field_tag + _varint(len(payload)) + payload
+
+
+def _int64_feature(values: Sequence[int]) -> bytes:
+    """A tf.train.Feature holding an Int64List (packed), as wire bytes."""
+    packed = b"".join(map(_varint, values))
+    return _length_delimited(b"\x1a", _length_delimited(b"\x0a", packed))
+
+
+def _float_feature(values: Sequence[float]) -> bytes:
+    """A tf.train.Feature holding a FloatList (packed little-endian float32), as wire bytes."""
+    packed = struct.pack(f"<{len(values)}f", *values)
+    return _length_delimited(b"\x12", _length_delimited(b"\x0a", packed))
+
+
+def serialize_example(features: dict[str, bytes]) -> bytes:
+    """tf.train.Example wire bytes from feature name -> Feature wire bytes, FEATURE_ORDER
+    first, then any others in the given order."""
+    names = [n for n in FEATURE_ORDER if n in features]
+    names += [n for n in features if n not in FEATURE_ORDER]
+    entries = b"".join(
+        _length_delimited(
+            b"\x0a",
+            _length_delimited(b"\x0a", name.encode()) + _length_delimited(b"\x12", features[name]),
+        )
+        for name in names
+    )
+    return _length_delimited(b"\x0a", entries)
+
+
+def instance_to_example(
+    instance: TrainingInstance,
+    tokenizer: FullTokenizer,
+    max_seq_length: int,
+    max_predictions_per_seq: int,
+) -> bytes:
+    """Serializes one instance as the original does (zero-padded to the fixed lengths)."""
+    input_ids = tokenizer.convert_tokens_to_ids(instance.tokens)
+    padding = [0] * (max_seq_length - len(input_ids))
+    masked_ids = tokenizer.convert_tokens_to_ids(instance.masked_lm_labels)
+    masked_padding = [0] * (max_predictions_per_seq - len(masked_ids))
+    return serialize_example({
+        "input_ids": _int64_feature(input_ids + padding),
+        "input_mask": _int64_feature([1] * len(input_ids) + padding),
+        "segment_ids": _int64_feature(instance.segment_ids + padding),
+        "masked_lm_positions": _int64_feature(instance.masked_lm_positions + masked_padding),
+        "masked_lm_ids": _int64_feature(masked_ids + masked_padding),
+        "masked_lm_weights": _float_feature([1.0] * len(masked_ids) + [0.0] * len(masked_padding)),
+        "next_sentence_labels": _int64_feature([1 if instance.is_random_next else 0]),
+    })
+
+
+def write_instances(
+    instances: Sequence[TrainingInstance],
+    tokenizer: FullTokenizer,
+    max_seq_length: int,
+    max_predictions_per_seq: int,
+    output_files: Sequence[str],
+) -> list[int]:
+    """Writes instances round-robin across `output_files`; returns the count per file.
+
+    Each file is written under a temporary name beside it and renamed when all are done,
+    so an interrupted run leaves no partial output.
+    """
+    temporary = [f"{path}.tmp-{uuid.uuid4().hex}" for path in output_files]
+    counts = [0] * len(output_files)
+    writers = []
+    try:
+        for path in temporary:
+            directory = os.path.dirname(path)
+            if directory:
+                tf.io.gfile.makedirs(directory)
+            writers.append(tf.io.TFRecordWriter(path))
+        for index, instance in enumerate(instances):
+            shard = index % len(writers)
+            writers[shard].write(
+                instance_to_example(instance, tokenizer, max_seq_length, max_predictions_per_seq)
+            )
+            counts[shard] += 1
+        for writer in writers:
+            writer.close()
+        for path, final in zip(temporary, output_files, strict=True):
+            tf.io.gfile.rename(path, final, overwrite=True)
+    except BaseException:
+        for writer in writers:
+            writer.close()
+        for path in temporary:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        raise
+    return counts
+
+
+def validate_flags(max_seq_length: int, max_predictions_per_seq: int, masked_lm_prob: float,
+                   max_position_embeddings: int | None = None) -> None:
+    """Refuses flag values with which the original would fail or silently under-mask."""
+    if max_seq_length < 5:
+        raise PretrainingDataError(
+            f"max_seq_length must be at least 5 ([CLS] a [SEP] b [SEP]), found {max_seq_length}"
+        )
+    if max_position_embeddings is not None and max_seq_length > max_position_embeddings:
+        raise PretrainingDataError(
+            f"max_seq_length {max_seq_length} exceeds max_position_embeddings "
+            f"{max_position_embeddings}"
+        )
+    if not 0.0 < masked_lm_prob < 1.0:
+        raise PretrainingDataError(f"masked_lm_prob must be in (0, 1), found {masked_lm_prob}")
+    needed = max(1, int(round(max_seq_length * masked_lm_prob)))
+    if max_predictions_per_seq < needed:
+        raise PretrainingDataError(
+            f"max_predictions_per_seq {max_predictions_per_seq} is smaller than the "
+            f"{needed} predictions masked_lm_prob {masked_lm_prob} asks for in a full "
+            f"sequence of {max_seq_length}; raise it to at least {needed}"
+        )

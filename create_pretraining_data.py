@@ -1,0 +1,89 @@
+"""Creates masked-LM / next-sentence pretraining TFRecords, as the original script does.
+
+    python create_pretraining_data.py --input_file=corpus/*.txt --output_file=out/data.tfrecord \
+        --vocab_file=uncased_L-12_H-768_A-12/vocab.txt --do_lower_case=True \
+        --max_seq_length=128 --max_predictions_per_seq=20 --masked_lm_prob=0.15 \
+        --random_seed=12345 --dupe_factor=5
+
+Flags, defaults and output bytes are the original's (see bert_tf/pretraining_data.py).
+"""
+
+import random
+import sys
+import time
+
+from absl import app, flags
+
+from bert_tf import pretraining_data
+from bert_tf.tokenization import FullTokenizer, VocabError
+
+flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of globs).")
+flags.DEFINE_string(
+    "output_file", None, "Output TF example file (or comma-separated list of files)."
+)
+flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text.")
+flags.DEFINE_bool("do_whole_word_mask", False, "Whether to mask whole words, not word pieces.")
+flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked LM predictions per sequence.")
+flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
+flags.DEFINE_integer("dupe_factor", 10, "Number of times to duplicate the input with new masks.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
+flags.DEFINE_float(
+    "short_seq_prob", 0.1, "Probability of creating sequences shorter than the maximum length."
+)
+flags.DEFINE_bool(
+    "skip_invalid_utf8", False,
+    "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
+)
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    try:
+        run()
+    except (pretraining_data.PretrainingDataError, VocabError) as error:
+        sys.exit(f"create_pretraining_data.py: {error}")
+
+
+def run():
+    start = time.perf_counter()
+    pretraining_data.validate_flags(
+        FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, FLAGS.masked_lm_prob
+    )
+    tokenizer = FullTokenizer(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+    input_files = pretraining_data.expand_input_files(FLAGS.input_file)
+    print(f"*** Reading from {len(input_files)} input files ***")
+    documents, skipped = pretraining_data.read_documents(
+        input_files, tokenizer, skip_invalid_utf8=FLAGS.skip_invalid_utf8
+    )
+    if not documents:
+        raise pretraining_data.PretrainingDataError(
+            f"input_file: {', '.join(input_files)} hold no text (no non-empty line)"
+        )
+    instances = pretraining_data.create_training_instances(
+        documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
+        FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
+        random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
+    )
+    output_files = FLAGS.output_file.split(",")
+    counts = pretraining_data.write_instances(
+        instances, tokenizer, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, output_files
+    )
+    seconds = time.perf_counter() - start
+    tokens = sum(len(i.tokens) for i in instances)
+    masked = sum(len(i.masked_lm_positions) for i in instances)
+    print(f"Read {len(documents)} documents; skipped {skipped} invalid UTF-8 lines")
+    for path, count in zip(output_files, counts, strict=True):
+        print(f"Wrote {count} instances to {path}")
+    if instances:
+        print(
+            f"Total {len(instances)} instances in {seconds:.1f} s; mean tokens "
+            f"{tokens / len(instances):.1f}, masked tokens {masked} "
+            f"({masked / len(instances):.1f} per instance)"
+        )
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
+    app.run(main)

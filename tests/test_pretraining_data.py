@@ -1,0 +1,176 @@
+import hashlib
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import data_path, fixture_path
+
+from bert_tf import pretraining_data as pd
+from bert_tf.input_pipeline import pretraining_dataset
+from bert_tf.tokenization import FullTokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tokenizer():
+    return FullTokenizer(str(fixture_path("minilm_ckpt", "vocab.txt")), True)
+
+
+def generate(input_files, output_files, seed=12345, dupe_factor=5, max_seq_length=128,
+             max_predictions_per_seq=20, do_whole_word_mask=False):
+    tok = tokenizer()
+    documents, _ = pd.read_documents(input_files, tok)
+    instances = pd.create_training_instances(
+        documents, list(tok.vocab.keys()), max_seq_length, dupe_factor, 0.1, 0.15,
+        max_predictions_per_seq, random.Random(seed), do_whole_word_mask,
+    )
+    return instances, pd.write_instances(
+        instances, tok, max_seq_length, max_predictions_per_seq, output_files
+    )
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_byte_identical_to_the_original_on_the_public_fixture(tmp_path):
+    flags = json.loads(fixture_path("pretrain_public", "flags.json").read_text())
+    out = tmp_path / "out.tfrecord"
+    generate([str(fixture_path("pretrain_public", "sample_text.txt"))], [str(out)],
+             seed=flags["random_seed"], dupe_factor=flags["dupe_factor"])
+    assert out.read_bytes() == fixture_path(
+        "pretrain_public", "sample_text_seed12345.tfrecord").read_bytes()
+    assert sha256(out) == flags["sha256"]
+
+
+def test_script_with_original_flags_is_byte_identical(tmp_path):
+    flags = json.loads(fixture_path("pretrain_public", "flags.json").read_text())
+    out = tmp_path / "script.tfrecord"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "create_pretraining_data.py"),
+         f"--input_file={fixture_path('pretrain_public', 'sample_text.txt')}",
+         f"--output_file={out}", f"--vocab_file={fixture_path('minilm_ckpt', 'vocab.txt')}",
+         "--do_lower_case=True", "--max_seq_length=128", "--max_predictions_per_seq=20",
+         "--masked_lm_prob=0.15", "--random_seed=12345", "--dupe_factor=5",
+         "--short_seq_prob=0.1"],
+        capture_output=True, text=True, check=True,
+    )
+    assert sha256(out) == flags["sha256"]
+    assert f"Wrote 60 instances to {out}" in result.stdout
+    assert "mean tokens" in result.stdout
+
+
+@pytest.mark.slow
+def test_byte_identical_on_the_big_corpus(tmp_path):
+    """The fixture README gives the original's sha256 (26ff7fef...d1ad9) and count."""
+    out = tmp_path / "big.tfrecord"
+    instances, counts = generate([str(data_path("text", "big.txt"))], [str(out)])
+    assert counts == [68707]
+    digest = sha256(out)
+    assert digest.startswith("26ff7fef") and digest.endswith("d1ad9")
+
+
+def records(path):
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+
+
+def test_round_robin_over_several_outputs(tmp_path):
+    text = str(fixture_path("pretrain_public", "sample_text.txt"))
+    single = tmp_path / "one.tfrecord"
+    generate([text], [str(single)])
+    shards = [str(tmp_path / f"shard{i}.tfrecord") for i in range(3)]
+    _, counts = generate([text], shards)
+    assert counts == [20, 20, 20]
+    merged = [records(shard) for shard in shards]
+    interleaved = [merged[i % 3][i // 3] for i in range(60)]
+    assert interleaved == records(single)
+
+
+def test_whole_word_masking_masks_every_piece_of_a_word(tmp_path):
+    instances, _ = generate([str(fixture_path("pretrain_public", "sample_text.txt"))],
+                            [str(tmp_path / "wwm.tfrecord")], do_whole_word_mask=True)
+    for instance in instances:
+        masked = set(instance.masked_lm_positions)
+        for position in masked:
+            # a masked continuation piece implies its word's previous piece is masked too
+            label = instance.masked_lm_labels[instance.masked_lm_positions.index(position)]
+            if label.startswith("##"):
+                assert position - 1 in masked
+
+
+def test_masking_rates_on_the_corpus_sample(tmp_path):
+    instances, _ = generate([str(fixture_path("pretrain_public", "sample_text.txt"))],
+                            [str(tmp_path / "x.tfrecord")], dupe_factor=40)
+    kept = replaced = masked = 0
+    for instance in instances:
+        for position, label in zip(instance.masked_lm_positions, instance.masked_lm_labels,
+                                   strict=True):
+            token = instance.tokens[position]
+            masked += token == "[MASK]"
+            kept += token == label
+            replaced += token not in ("[MASK]", label)
+    total = masked + kept + replaced
+    assert abs(masked / total - 0.8) < 0.03
+    assert abs(kept / total - 0.1) < 0.03 and abs(replaced / total - 0.1) < 0.03
+    labels = [i.is_random_next for i in instances]
+    assert 0.4 < np.mean(labels) < 0.75  # one-sentence chunks always take a random next
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(pd.PretrainingDataError, match=r"nothing/\*.txt' matches no file"):
+        pd.expand_input_files(f"{tmp_path}/nothing/*.txt")
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"first line\n\ncaf\xe9 au lait\n")
+    with pytest.raises(pd.PretrainingDataError, match=r"latin1.txt: line 3 is not valid UTF-8"):
+        pd.read_documents([str(bad)], tokenizer())
+    documents, skipped = pd.read_documents([str(bad)], tokenizer(), skip_invalid_utf8=True)
+    assert skipped == 1 and documents == [[["first", "line"]]]
+    with pytest.raises(pd.PretrainingDataError, match="max_predictions_per_seq 5 is smaller"):
+        pd.validate_flags(128, 5, 0.15)
+    with pytest.raises(pd.PretrainingDataError, match="max_seq_length must be at least 5"):
+        pd.validate_flags(4, 20, 0.15)
+    with pytest.raises(pd.PretrainingDataError, match="exceeds max_position_embeddings"):
+        pd.validate_flags(1024, 200, 0.15, max_position_embeddings=512)
+
+
+def test_failed_write_leaves_no_output(tmp_path):
+    instance = pd.TrainingInstance(["[CLS]", "not-in-vocab", "[SEP]"], [0, 0, 0], [], [], False)
+    out = tmp_path / "out.tfrecord"
+    with pytest.raises(KeyError):
+        pd.write_instances([instance], tokenizer(), 8, 2, [str(out)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_script_reports_empty_input(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "create_pretraining_data.py"), f"--input_file={empty}",
+         f"--output_file={tmp_path / 'o.tfrecord'}",
+         f"--vocab_file={fixture_path('minilm_ckpt', 'vocab.txt')}"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "create_pretraining_data.py: input_file:" in result.stderr
+    assert "empty.txt hold no text" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o.tfrecord").exists()
+
+
+def test_reader_parses_the_original_records_in_file_order():
+    path = str(fixture_path("pretrain_public", "sample_text_seed12345.tfrecord"))
+    dataset = pretraining_dataset(path, batch_size=8, max_seq_length=128,
+                                  max_predictions_per_seq=20, is_training=True, shuffle=False)
+    batch = next(iter(dataset))
+    assert batch["input_ids"].shape == (8, 128) and batch["input_ids"].dtype == tf.int32
+    assert batch["masked_lm_weights"].dtype == tf.float32
+    assert batch["next_sentence_labels"].shape == (8, 1)
+    first = records(path)[:8]
+    want = [list(e.features.feature["input_ids"].int64_list.value) for e in first]
+    np.testing.assert_array_equal(batch["input_ids"].numpy(), want)
+    shuffled = pretraining_dataset(path, 8, 128, 20, is_training=True, seed=1)
+    assert next(iter(shuffled))["input_ids"].shape == (8, 128)

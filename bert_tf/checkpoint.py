@@ -165,11 +165,11 @@ def save_checkpoint(
     `<var>/adam_m`). The bundle is written under a temporary prefix and then renamed, data
     file first, so a reader never sees an index without its data. Returns `prefix`.
     """
-    tensors = {name: variable.value for name, variable in model_variables(model).items()}
+    tensors = dict(model_variables(model))
     for name, value in (extra_variables or {}).items():
         if name in tensors:
             raise CheckpointError(f"{prefix}: extra variable {name} clashes with a model variable")
-        tensors[name] = value.value if hasattr(value, "value") else value
+        tensors[name] = value
     if global_step is not None:
         tensors[GLOBAL_STEP] = np.int64(global_step)
 

@@ -109,10 +109,12 @@ def test_save_then_load_round_trip_is_exact(tmp_path, tiny_config):
 def test_save_with_slots(tmp_path, tiny_config):
     model = bert_tf.BertModel(tiny_config)
     slots = {f"{v.path}/adam_m": np.ones(v.shape, "float32") for v in model.weights}
+    slots["bert/pooler/dense/bias/adam_v"] = tf.Variable(tf.fill([tiny_config.hidden_size], 2.0))
     prefix = save_checkpoint(model, str(tmp_path / "model.ckpt-3"), 3, slots)
     reader = tf.train.load_checkpoint(prefix)
     assert reader.get_tensor("global_step") == 3
     assert reader.get_tensor("bert/pooler/dense/bias/adam_m").sum() == tiny_config.hidden_size
+    assert reader.get_tensor("bert/pooler/dense/bias/adam_v").sum() == 2 * tiny_config.hidden_size
 
 
 def test_tf1_init_from_checkpoint_and_saver_read_our_checkpoints(tmp_path):

@@ -57,10 +57,6 @@ def run():
     documents, skipped = pretraining_data.read_documents(
         input_files, tokenizer, skip_invalid_utf8=FLAGS.skip_invalid_utf8
     )
-    if not documents:
-        raise pretraining_data.PretrainingDataError(
-            f"input_file: {', '.join(input_files)} hold no text (no non-empty line)"
-        )
     instances = pretraining_data.create_training_instances(
         documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
         FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,

@@ -7,15 +7,15 @@ import tensorflow as tf
 
 def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> dict:
     """The feature spec of a pretraining record (create_pretraining_data.py output)."""
-    ints = tf.io.FixedLenFeature
+    fixed = tf.io.FixedLenFeature
     return {
-        "input_ids": ints([max_seq_length], tf.int64),
-        "input_mask": ints([max_seq_length], tf.int64),
-        "segment_ids": ints([max_seq_length], tf.int64),
-        "masked_lm_positions": ints([max_predictions_per_seq], tf.int64),
-        "masked_lm_ids": ints([max_predictions_per_seq], tf.int64),
-        "masked_lm_weights": ints([max_predictions_per_seq], tf.float32),
-        "next_sentence_labels": ints([1], tf.int64),
+        "input_ids": fixed([max_seq_length], tf.int64),
+        "input_mask": fixed([max_seq_length], tf.int64),
+        "segment_ids": fixed([max_seq_length], tf.int64),
+        "masked_lm_positions": fixed([max_predictions_per_seq], tf.int64),
+        "masked_lm_ids": fixed([max_predictions_per_seq], tf.int64),
+        "masked_lm_weights": fixed([max_predictions_per_seq], tf.float32),
+        "next_sentence_labels": fixed([1], tf.int64),
     }
 
 

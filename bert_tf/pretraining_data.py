@@ -15,6 +15,7 @@ tf.train.Example with `input_ids`, `input_mask`, `segment_ids`, `masked_lm_posit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 import struct
@@ -63,7 +64,8 @@ def read_documents(
 
     A blank line ends a document; documents with no tokens are dropped. Lines that are not
     valid UTF-8 raise PretrainingDataError naming the file and line, or, with
-    `skip_invalid_utf8`, are skipped and counted. Returns (documents, skipped line count).
+    `skip_invalid_utf8`, are skipped and counted. Input with no text at all raises
+    PretrainingDataError. Returns (documents, skipped line count).
     """
     documents: list[list[list[str]]] = [[]]
     skipped = 0
@@ -89,7 +91,12 @@ def read_documents(
             tokens = tokenizer.tokenize(line)
             if tokens:
                 documents[-1].append(tokens)
-    return [document for document in documents if document], skipped
+    documents = [document for document in documents if document]
+    if not documents:
+        raise PretrainingDataError(
+            f"input_file: {', '.join(input_files)} hold no text (no non-empty line)"
+        )
+    return documents, skipped
 
 
 def create_training_instances(
@@ -264,13 +271,12 @@ FEATURE_ORDER = (
     "masked_lm_weights",
     "segment_ids",
 )
-_VARINT_CACHE: list[bytes] = []
 
 
+@functools.cache
 def _varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int (int64 negatives as 10 bytes)."""
-    if 0 <= value < len(_VARINT_CACHE):
-        return _VARINT_CACHE[value]
+    """Protobuf base-128 varint of an int (negative int64 as 10 bytes); cached, since ids,
+    positions and masks repeat across records."""
     if value < 0:
         value += 1 << 64
     out = bytearray()
@@ -279,9 +285,6 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
-
-
-_VARINT_CACHE.extend(_varint(v) for v in range(1 << 16))
 
 
 def _length_delimited(field_tag: bytes, payload: bytes) -> bytes:

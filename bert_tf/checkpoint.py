@@ -8,7 +8,8 @@ name-based bundles: `tf.train.load_checkpoint`, the original code's `init_from_c
 and this loader all read them.
 
 Names that training adds and a model does not own are ignored when loading unless the
-caller asks for them: `global_step` and optimizer slots (`<var>/adam_m`, `<var>/adam_v`).
+caller asks for them: `global_step`, optimizer slots (`<var>/adam_m`, `<var>/adam_v`) and the
+dropout seed states the training driver saves so that a resumed run draws the same masks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-TRAINING_STATE_SUFFIXES = ("/adam_m", "/adam_v")
+SEED_STATE_SUFFIX = "seed_generator_state"  # Keras dropout RNG state, saved by training
+TRAINING_STATE_SUFFIXES = ("/adam_m", "/adam_v", SEED_STATE_SUFFIX)
 GLOBAL_STEP = "global_step"
 
 

@@ -20,13 +20,56 @@ def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> d
 
 
 def decode_record(record: tf.Tensor, features: dict) -> dict:
-    """Parses one serialized Example; int64 features become int32 (TPU-friendly), as the
-    original does."""
-    example = tf.io.parse_single_example(record, features)
+    """Parses serialized Examples (one, or a batch); int64 features become int32
+    (TPU-friendly), as the original does."""
+    parse = tf.io.parse_single_example if record.shape.rank == 0 else tf.io.parse_example
+    example = parse(record, features)
     return {
         name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value
         for name, value in example.items()
     }
+
+
+class RecordFormatError(ValueError):
+    """A TFRecord whose features do not have the lengths the flags ask for."""
+
+
+def expand_patterns(input_patterns: str | list[str], flag: str = "input_file") -> list[str]:
+    """Comma-separated globs (or a list of them) -> the files they match, in order."""
+    patterns = input_patterns.split(",") if isinstance(input_patterns, str) else input_patterns
+    files = [f for pattern in patterns if pattern for f in sorted(tf.io.gfile.glob(pattern))]
+    if not files:
+        raise FileNotFoundError(f"{flag}: {input_patterns!r} matches no file")
+    return files
+
+
+def check_record_lengths(path: str, features: dict, flags: dict[str, str]) -> None:
+    """Reads the first record of `path` and checks every fixed-length feature's length.
+
+    `flags` names, per feature, the flag its length comes from (for the message). Raises
+    RecordFormatError naming the file, the feature, the length found and the one expected.
+    """
+    try:
+        first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    except tf.errors.OpError as error:
+        raise RecordFormatError(f"{path}: not a readable TFRecord file: {error.message}") from None
+    if first is None:
+        raise RecordFormatError(f"{path}: holds no records")
+    example = tf.train.Example.FromString(first.numpy())
+    for name, spec in features.items():
+        feature = example.features.feature.get(name)
+        if feature is None:
+            raise RecordFormatError(f"{path}: record 0 has no feature {name!r}")
+        kind = feature.WhichOneof("kind")
+        found = len(getattr(feature, kind).value) if kind else 0
+        expected = spec.shape[0]
+        if found != expected:
+            flag = flags.get(name)
+            because = f" ({flag}={expected})" if flag else ""
+            raise RecordFormatError(
+                f"{path}: record 0: feature {name!r} has {found} values but {expected} are "
+                f"expected{because}; were the records made with other flags?"
+            )
 
 
 def pretraining_dataset(
@@ -38,32 +81,60 @@ def pretraining_dataset(
     shuffle: bool = True,
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
     """Batches of pretraining features from a glob (or comma-separated globs) of files.
 
+    `batch_size` is the global batch; with an `input_context` this pipeline yields
+    per-replica batches of `batch_size / num_replicas_in_sync` for its replicas.
+
     Training, as the original: files repeated and shuffled, read interleaved, records
-    shuffled (buffer 100), batches of exactly `batch_size` (drop_remainder). With
-    `shuffle=False` records come in file order (the deterministic mode). Evaluation reads the
-    files in order, repeated. `input_context` shards files across input pipelines.
+    shuffled (buffer 100). With `shuffle=False` (the deterministic mode) and for evaluation,
+    records come in file order, repeated, and batches are dealt to the input pipelines in
+    turn, so N replicas see together exactly the batches one device would; `start_step`
+    skips the batches of the steps a resumed run already took. Batches always have exactly
+    their size (drop_remainder), as TPUs and XLA need.
     """
-    patterns = input_patterns.split(",") if isinstance(input_patterns, str) else input_patterns
-    files = [f for pattern in patterns if pattern for f in tf.io.gfile.glob(pattern)]
-    if not files:
-        raise ValueError(f"input_file: {input_patterns!r} matches no file")
+    files = expand_patterns(input_patterns)
     features = pretraining_features(max_seq_length, max_predictions_per_seq)
-    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if is_training and shuffle:
-        dataset = dataset.repeat().shuffle(len(files), seed=seed)
-        dataset = dataset.interleave(
-            tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=False,
-        )
-        dataset = dataset.shuffle(100, seed=seed)
-    else:
-        dataset = tf.data.TFRecordDataset(dataset).repeat()
-    dataset = dataset.map(
-        lambda record: decode_record(record, features), num_parallel_calls=tf.data.AUTOTUNE
+    check_record_lengths(
+        files[0], features,
+        {
+            "input_ids": "max_seq_length", "input_mask": "max_seq_length",
+            "segment_ids": "max_seq_length", "masked_lm_positions": "max_predictions_per_seq",
+            "masked_lm_ids": "max_predictions_per_seq",
+            "masked_lm_weights": "max_predictions_per_seq",
+        },
     )
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    context = input_context or tf.distribute.InputContext()
+    per_replica = context.get_per_replica_batch_size(batch_size)
+    pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
+
+    def parse(records):
+        return decode_record(records, features)
+
+    if not (is_training and shuffle):
+        dataset = tf.data.TFRecordDataset(files).repeat()
+        dataset = dataset.batch(per_replica, drop_remainder=True)
+        if start_step:
+            dataset = dataset.skip(start_step * context.num_replicas_in_sync)
+        if pipelines > 1:
+            dataset = dataset.shard(pipelines, pipeline_id)
+        return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    if seed is not None:
+        seed += start_step  # a resumed run reads a new order, as the original's restart does
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))
+    shard_files = pipelines > 1 and len(files) >= pipelines
+    if shard_files:
+        dataset = dataset.shard(pipelines, pipeline_id)
+    dataset = dataset.repeat().shuffle(len(files), seed=seed)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None,
+    )
+    if pipelines > 1 and not shard_files:
+        dataset = dataset.shard(pipelines, pipeline_id)
+    dataset = dataset.shuffle(100, seed=seed)
+    dataset = dataset.batch(per_replica, drop_remainder=True)
+    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

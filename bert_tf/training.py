@@ -1,0 +1,390 @@
+"""The one training driver: train, evaluate and predict under any tf.distribute strategy.
+
+A task tells the driver three things (see `tasks/pretraining.py`, `tasks/glue.py`):
+- `normalizers(batch)`: counts that normalize the loss (e.g. number of examples, sum of
+  masked-LM weights) on this replica's batch; the driver sums them over replicas;
+- `loss(outputs, batch, normalizers)`: this replica's share of the global-batch loss, i.e.
+  local sums divided by the *global* normalizers, so the replicas' shares add up to exactly
+  the loss one device computes on the whole batch;
+- `metrics(outputs, batch)`: sums for evaluation (`{name: scalar}`), added over replicas;
+  `finalize_metrics(per-batch sums)` -> the reported values.
+
+One train step: forward/backward per replica (XLA-compiled with `jit_compile`), gradients
+summed over replicas, clipped to global norm 1.0 (as one device would), then the optimizer.
+`steps_per_execution` steps (the original `iterations_per_loop`) run inside one
+`tf.function` call. Checkpoints are written in the original layout, `output_dir/model.ckpt-N`
+with `bert/*`, `cls/*`, `global_step` and `<var>/adam_m|adam_v` (plus the dropout seed
+states, so a resumed run draws the same masks), and listed in the `checkpoint` state file;
+a run restarts from the latest one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bert_tf import checkpoint as checkpoint_lib
+from bert_tf.optimization import clip_by_global_norm
+
+CHECKPOINT_PREFIX = "model.ckpt"
+
+# dataset_fn(input_context, start_step) -> a tf.data.Dataset of per-replica batches.
+DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """How to run: where checkpoints go, how many steps, how often to save and log."""
+
+    output_dir: str
+    num_train_steps: int = 0
+    save_checkpoints_steps: int = 1000
+    steps_per_execution: int = 1000  # the original iterations_per_loop
+    keep_checkpoint_max: int = 5
+    clip_norm: float = 1.0
+    jit_compile: bool = False
+
+
+MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def dtype_policy(mixed_precision: str) -> str:
+    """`--mixed_precision` ("" | "bf16" | "fp16") -> a Keras dtype policy name."""
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(
+            f"mixed_precision: expected one of {sorted(MIXED_PRECISION)}, got {mixed_precision!r}"
+        )
+    return MIXED_PRECISION[mixed_precision]
+
+
+def wrap_for_mixed_precision(optimizer, mixed_precision: str):
+    """fp16 needs dynamic loss scaling; bf16 and float32 do not."""
+    if mixed_precision == "fp16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def set_determinism(deterministic: bool, seed: int | None) -> None:
+    """Seeds Python, NumPy, TensorFlow and Keras (when `seed` is given, or 0 under
+    `deterministic`) and, under `deterministic`, makes TensorFlow ops deterministic."""
+    if deterministic:
+        seed = 0 if seed is None else seed
+        tf.config.experimental.enable_op_determinism()
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+
+def check_batch_size(flag: str, batch_size: int, num_replicas: int) -> None:
+    """The global batch must split evenly over the replicas."""
+    if batch_size <= 0 or batch_size % num_replicas:
+        raise ValueError(
+            f"{flag}={batch_size} must be a positive multiple of the number of replicas "
+            f"({num_replicas})"
+        )
+
+
+def check_sequence_length(max_seq_length: int, config, config_file: str) -> None:
+    """`max_seq_length` must fit the model's position embeddings."""
+    if max_seq_length > config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length} exceeds max_position_embeddings="
+            f"{config.max_position_embeddings} of {config_file}"
+        )
+
+
+def training_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict:
+    """Checkpoint name -> variable for what training adds to the model's own variables:
+    `global_step`, optimizer slots and the dropout seed-generator states."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # unwrap LossScaleOptimizer
+    state = {checkpoint_lib.GLOBAL_STEP: optimizer.iterations, **inner.slot_variables()}
+    for variable in model.non_trainable_variables:
+        if variable.path.endswith(checkpoint_lib.SEED_STATE_SUFFIX):
+            state[variable.path] = variable
+    return state
+
+
+def latest_checkpoint(output_dir: str) -> str | None:
+    """The newest `model.ckpt-N` of `output_dir`'s state file, or None."""
+    return tf.train.latest_checkpoint(output_dir)
+
+
+def save(model, optimizer, output_dir: str, keep_checkpoint_max: int) -> str:
+    """Writes `output_dir/model.ckpt-<global_step>` and updates the `checkpoint` state file
+    (keeping the newest `keep_checkpoint_max` checkpoints; 0 keeps all)."""
+    step = int(optimizer.iterations.numpy())
+    prefix = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{step}")
+    checkpoint_lib.save_checkpoint(model, prefix, extra_variables=training_state(model, optimizer))
+    state = tf.train.get_checkpoint_state(output_dir)
+    previous = list(state.all_model_checkpoint_paths) if state else []
+    kept = [p for p in previous if os.path.basename(p) != os.path.basename(prefix)] + [prefix]
+    if keep_checkpoint_max and len(kept) > keep_checkpoint_max:
+        for old in kept[:-keep_checkpoint_max]:
+            for path in tf.io.gfile.glob(_absolute(output_dir, old) + ".*"):
+                tf.io.gfile.remove(path)
+        kept = kept[-keep_checkpoint_max:]
+    tf.compat.v1.train.update_checkpoint_state(
+        output_dir, prefix, all_model_checkpoint_paths=kept
+    )
+    return prefix
+
+
+def _absolute(directory: str, path: str) -> str:
+    return path if os.path.isabs(path) or "://" in path else os.path.join(directory, path)
+
+
+def restore_or_initialize(
+    model, optimizer, output_dir: str, init_checkpoint: str | None = None
+) -> int:
+    """Resumes from the latest checkpoint in `output_dir` (weights, slots, global step, seed
+    states); else loads `init_checkpoint` (model weights only); else keeps the random init.
+    Returns the global step to start from. Raises CheckpointError before any step when a
+    checkpoint does not fit the model."""
+    latest = latest_checkpoint(output_dir)
+    if latest:
+        report = checkpoint_lib.load_checkpoint(
+            model, latest, extra_variables=training_state(model, optimizer)
+        )
+        if report.missing:
+            raise checkpoint_lib.CheckpointError(
+                f"{latest}: cannot resume, the checkpoint lacks {len(report.missing)} "
+                f"variables of this model/optimizer, e.g. {report.missing[0]}; it was written "
+                f"by another configuration (use a new output_dir)"
+            )
+        step = int(optimizer.iterations.numpy())
+        logging.info("Resuming from %s at global step %d", latest, step)
+        return step
+    if init_checkpoint:
+        report = checkpoint_lib.load_checkpoint(model, init_checkpoint)
+        logging.info("Initialized from %s", report)
+    return 0
+
+
+def _replica_sum(values):
+    """Sums a (nest of) tensors over the replicas; the identity with one replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+def _first_replica(strategy: tf.distribute.Strategy, value):
+    """One replica's copy of a value that is identical on every replica."""
+    return strategy.experimental_local_results(value)[0]
+
+
+def make_train_function(strategy, model, optimizer, task, run_config: RunConfig):
+    """Returns `train_steps(iterator, num_steps) -> (loss, learning_rate)` of the last step."""
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=run_config.jit_compile)
+    def forward_backward(batch, normalizers):
+        with tf.GradientTape() as tape:
+            outputs = model(batch, training=True)
+            loss = task.loss(outputs, batch, normalizers)
+            scaled_loss = optimizer.scale_loss(loss)
+        return loss, tape.gradient(scaled_loss, variables)
+
+    def replica_step(batch):
+        normalizers = _replica_sum(task.normalizers(batch))
+        loss, gradients = forward_backward(batch, normalizers)
+        # Gathers (token types) give IndexedSlices; the original's one-hot lookups give dense
+        # gradients, and its global norm is the dense one. Densify before summing and norms.
+        gradients = _replica_sum([tf.convert_to_tensor(g) for g in gradients])
+        # Under loss scaling the gradients are scaled: clip at the scaled norm, and the
+        # LossScaleOptimizer divides the scale out.
+        clip_norm = run_config.clip_norm * getattr(optimizer, "dynamic_scale", 1.0)
+        gradients, _ = clip_by_global_norm(gradients, clip_norm)
+        learning_rate = optimizer.learning_rate
+        optimizer.apply(gradients, variables)
+        return _replica_sum(loss), learning_rate
+
+    @tf.function
+    def train_steps(iterator, num_steps):
+        loss = tf.constant(0.0)
+        learning_rate = tf.constant(0.0)
+        for _ in tf.range(num_steps):
+            step_loss, step_rate = strategy.run(replica_step, args=(next(iterator),))
+            loss = _first_replica(strategy, step_loss)
+            learning_rate = _first_replica(strategy, step_rate)
+        return loss, learning_rate
+
+    return train_steps, forward_backward
+
+
+def train(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    task,
+    dataset_fn: DatasetFn,
+    run_config: RunConfig,
+    global_batch_size: int,
+    init_checkpoint: str | None = None,
+) -> list[tuple[int, float]]:
+    """Trains to `run_config.num_train_steps`, saving and resuming in `output_dir`.
+
+    `model` and `optimizer` must have been created under `strategy.scope()`. Returns the
+    (global step, loss) after each `steps_per_execution` loop of this run.
+    """
+    output_dir = run_config.output_dir
+    tf.io.gfile.makedirs(output_dir)
+    with strategy.scope():
+        optimizer.build(model.trainable_variables)
+    start_step = restore_or_initialize(model, optimizer, output_dir, init_checkpoint)
+    total = run_config.num_train_steps
+    if start_step >= total:
+        logging.info("Global step %d already reaches num_train_steps=%d", start_step, total)
+        return []
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: dataset_fn(context, start_step)
+    )
+    iterator = iter(dataset)
+    train_steps, _ = make_train_function(strategy, model, optimizer, task, run_config)
+    is_chief = strategy.extended.should_checkpoint
+    writer = tf.summary.create_file_writer(output_dir) if is_chief else None
+
+    history = []
+    step = start_step
+    started = time.time()
+    while step < total:
+        to_save = run_config.save_checkpoints_steps - step % run_config.save_checkpoints_steps
+        num_steps = min(run_config.steps_per_execution, total - step, to_save)
+        loop_start = time.time()
+        loss, learning_rate = train_steps(iterator, tf.constant(num_steps))
+        loss, learning_rate = float(loss), float(learning_rate)
+        step = int(optimizer.iterations.numpy())
+        seconds = time.time() - loop_start
+        examples_per_second = num_steps * global_batch_size / seconds
+        history.append((step, loss))
+        remaining = (time.time() - started) / (step - start_step) * (total - step)
+        logging.info(
+            "step %d/%d  loss %.6f  lr %.3e  %.1f examples/s  eta %s",
+            step, total, loss, learning_rate, examples_per_second, _duration(remaining),
+        )
+        if writer:
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss", loss)
+                tf.summary.scalar("learning_rate", learning_rate)
+                tf.summary.scalar("examples_per_second", examples_per_second)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} at global step {step}")
+        if is_chief and (step % run_config.save_checkpoints_steps == 0 or step == total):
+            prefix = save(model, optimizer, output_dir, run_config.keep_checkpoint_max)
+            logging.info("Saved %s", prefix)
+    if writer:
+        writer.flush()
+    return history
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def make_eval_function(strategy, model, task, jit_compile: bool = False):
+    """Returns `eval_step(iterator) -> {name: sum over the global batch}`."""
+
+    @tf.function(jit_compile=jit_compile)
+    def replica_metrics(batch):
+        return task.metrics(model(batch, training=False), batch)
+
+    @tf.function
+    def eval_step(iterator):
+        sums = strategy.run(replica_metrics, args=(next(iterator),))
+        return {
+            name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in sums.items()
+        }
+
+    return eval_step, replica_metrics
+
+
+def evaluate(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    task,
+    dataset_fn: DatasetFn,
+    num_steps: int | None,
+    jit_compile: bool = False,
+) -> dict[str, float]:
+    """Runs `num_steps` eval batches (None: until the dataset ends) and returns
+    `task.finalize_metrics` of the per-batch metric sums."""
+    dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, 0))
+    eval_step, _ = make_eval_function(strategy, model, task, jit_compile)
+    iterator = iter(dataset)
+    batches: list[dict[str, float]] = []
+    started = time.time()
+    for index in _steps(num_steps):
+        try:
+            batch_sums = eval_step(iterator)
+        except (StopIteration, tf.errors.OutOfRangeError):
+            break
+        batches.append({name: float(value) for name, value in batch_sums.items()})
+        if (index + 1) % 100 == 0:
+            logging.info("eval step %d  %.1f s", index + 1, time.time() - started)
+    if not batches:
+        raise ValueError("evaluation read no batch: the eval data is empty")
+    return task.finalize_metrics(batches)
+
+
+def _steps(num_steps: int | None) -> Iterator[int]:
+    step = 0
+    while num_steps is None or step < num_steps:
+        yield step
+        step += 1
+
+
+def predict(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    predict_fn: Callable[[dict, dict], dict],
+    dataset_fn: DatasetFn,
+    jit_compile: bool = False,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Yields `predict_fn(model outputs, batch)` per global batch as numpy arrays (replicas'
+    rows concatenated in replica order), until the dataset ends. Streams: nothing is held
+    beyond one batch."""
+
+    @tf.function(jit_compile=jit_compile)
+    def replica_predict(batch):
+        return predict_fn(model(batch, training=False), batch)
+
+    @tf.function
+    def predict_step(iterator):
+        return strategy.run(replica_predict, args=(next(iterator),))
+
+    dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, 0))
+    iterator = iter(dataset)
+    while True:
+        try:
+            outputs = predict_step(iterator)
+        except (StopIteration, tf.errors.OutOfRangeError):
+            return
+        yield {
+            name: np.concatenate(
+                [np.asarray(part) for part in strategy.experimental_local_results(value)]
+            )
+            for name, value in outputs.items()
+        }
+
+
+def write_results(path: str, results: dict) -> None:
+    """Writes `key = value` lines, keys sorted, floats as float32 (the original's
+    `eval_results.txt` format), atomically (temp file, then rename)."""
+    lines = []
+    for key in sorted(results):
+        value = results[key]
+        text = str(np.float32(value)) if isinstance(value, float) else str(value)
+        lines.append(f"{key} = {text}\n")
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as handle:
+        handle.write("".join(lines))
+    tf.io.gfile.rename(temporary, path, overwrite=True)

@@ -342,6 +342,20 @@ def _steps(num_steps: int | None) -> Iterator[int]:
         step += 1
 
 
+def make_predict_function(strategy, model, predict_fn, jit_compile: bool = False):
+    """Returns `predict_step(iterator) -> per-replica predict_fn(model outputs, batch)`."""
+
+    @tf.function(jit_compile=jit_compile)
+    def replica_predict(batch):
+        return predict_fn(model(batch, training=False), batch)
+
+    @tf.function
+    def predict_step(iterator):
+        return strategy.run(replica_predict, args=(next(iterator),))
+
+    return predict_step, replica_predict
+
+
 def predict(
     strategy: tf.distribute.Strategy,
     model: keras.Model,
@@ -352,15 +366,7 @@ def predict(
     """Yields `predict_fn(model outputs, batch)` per global batch as numpy arrays (replicas'
     rows concatenated in replica order), until the dataset ends. Streams: nothing is held
     beyond one batch."""
-
-    @tf.function(jit_compile=jit_compile)
-    def replica_predict(batch):
-        return predict_fn(model(batch, training=False), batch)
-
-    @tf.function
-    def predict_step(iterator):
-        return strategy.run(replica_predict, args=(next(iterator),))
-
+    predict_step, _ = make_predict_function(strategy, model, predict_fn, jit_compile)
     dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, 0))
     iterator = iter(dataset)
     while True:

@@ -1,0 +1,302 @@
+"""The training driver and run_pretraining.py against the original's optimizer fixture,
+under real tf.distribute strategies, across a kill -9, and with bad input."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import fixture_path
+
+import bert_tf
+from bert_tf import distribution, training
+from bert_tf.heads import BertPretrainer
+from bert_tf.optimization import create_optimizer
+from bert_tf.tasks.pretraining import PretrainingOptions, PretrainingTask, run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(args: list[str], env: dict | None = None, check: bool = True):
+    """Runs a top-level script in a fresh Python; returns the CompletedProcess."""
+    result = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def fixture_flags(output_dir, **overrides) -> list[str]:
+    """run_pretraining.py flags of the optimizer fixture (see its README)."""
+    tiny = fixture_path("tiny_ckpt")
+    flags = dict(
+        bert_config_file=tiny / "bert_config_nodropout.json",
+        input_file=fixture_path("optimizer", "first8.tfrecord"),
+        init_checkpoint=tiny / "bert_model.ckpt",
+        output_dir=output_dir, train_batch_size=8, max_seq_length=128,
+        max_predictions_per_seq=20, learning_rate=1e-3, num_train_steps=8, num_warmup_steps=3,
+        save_checkpoints_steps=1, iterations_per_loop=1, eval_batch_size=8, max_eval_steps=1,
+    )
+    flags.update(overrides)
+    return [f"--{name}={value}" for name, value in flags.items()]
+
+
+def read_results(path) -> dict:
+    lines = Path(path).read_text().splitlines()
+    return {key: float(value) for key, value in (line.split(" = ") for line in lines)}
+
+
+def test_run_pretraining_reproduces_the_original_optimizer_trajectory(tmp_path):
+    out = tmp_path / "out"
+    run_script(["run_pretraining.py", "--do_train", "--do_eval", "--deterministic",
+                "--keep_checkpoint_max=0", *fixture_flags(out)])
+    trajectory = np.load(fixture_path("optimizer", "trajectory.npz"))
+    worst = 0.0
+    for step in range(1, 9):
+        reader = tf.train.load_checkpoint(str(out / f"model.ckpt-{step}"))
+        assert reader.get_tensor("global_step") == step
+        for key in trajectory.files:
+            if key.startswith(f"step{step}/"):
+                name = key.split("/", 1)[1]
+                value = reader.get_tensor(name)[: trajectory[key].shape[0]]
+                worst = max(worst, float(np.abs(value - trajectory[key]).max()))
+    assert worst < 1e-5, worst
+
+    # Every tensor of the original's step-8 checkpoint, slots and global_step included.
+    original = tf.train.load_checkpoint(
+        str(fixture_path("optimizer", "model_ckpt_step8") / "model.ckpt-8")
+    )
+    ours = tf.train.load_checkpoint(str(out / "model.ckpt-8"))
+    names = original.get_variable_to_shape_map()
+    assert any(name.endswith("/adam_m") for name in names)
+    ours_names = ours.get_variable_to_shape_map()
+    assert set(names) <= set(ours_names)
+    assert set(ours_names) - set(names) == set()  # no dropout layers run: no seed states saved
+    for name in names:
+        np.testing.assert_allclose(ours.get_tensor(name), original.get_tensor(name),
+                                   atol=1e-5, rtol=0, err_msg=name)
+
+    expected = read_results(fixture_path("optimizer", "model_ckpt_step8", "eval_results.txt"))
+    found = read_results(out / "eval_results.txt")
+    assert found.keys() == expected.keys()
+    for key in expected:
+        assert found[key] == pytest.approx(expected[key], abs=1e-4), key
+
+
+def test_original_checkpoint_resumes_and_evaluates(tmp_path):
+    """The original's model.ckpt-8 (with slots) in output_dir: eval picks it up."""
+    source = fixture_path("optimizer", "model_ckpt_step8")
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in source.glob("model.ckpt-8.*"):
+        shutil.copy(path, out)
+    tf.compat.v1.train.update_checkpoint_state(str(out), str(out / "model.ckpt-8"))
+    tiny = fixture_path("tiny_ckpt")
+    options = PretrainingOptions(
+        bert_config_file=str(tiny / "bert_config_nodropout.json"),
+        input_file=str(fixture_path("optimizer", "first8.tfrecord")), output_dir=str(out),
+        do_eval=True, max_eval_steps=1, num_train_steps=8, num_warmup_steps=3,
+    )
+    results = run(options, tf.distribute.get_strategy())
+    expected = read_results(source / "eval_results.txt")
+    for key in expected:
+        assert results[key] == pytest.approx(expected[key], abs=1e-4), key
+
+
+def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
+    """The TPU proxy: train, eval and predict steps XLA-compile (static shapes) in a
+    strategy, and the jitted train steps run."""
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = BertPretrainer(tiny_config)
+        optimizer = create_optimizer(1e-3, 10, 2)
+        optimizer.build(model.trainable_variables)
+    task = PretrainingTask()
+    rng = np.random.default_rng(0)
+    batch = {
+        "input_ids": rng.integers(0, 99, (4, 16)).astype("int32"),
+        "input_mask": np.ones((4, 16), "int32"),
+        "segment_ids": np.zeros((4, 16), "int32"),
+        "masked_lm_positions": rng.integers(0, 16, (4, 3)).astype("int32"),
+        "masked_lm_ids": rng.integers(0, 99, (4, 3)).astype("int32"),
+        "masked_lm_weights": np.ones((4, 3), "float32"),
+        "next_sentence_labels": rng.integers(0, 2, (4, 1)).astype("int32"),
+    }
+    config = training.RunConfig(output_dir=str(tmp_path), jit_compile=True)
+    train_steps, forward_backward = training.make_train_function(
+        strategy, model, optimizer, task, config
+    )
+    normalizers = task.normalizers(batch)
+    assert "HloModule" in forward_backward.experimental_get_compiler_ir(batch, normalizers)(
+        stage="hlo"
+    )
+    _, replica_metrics = training.make_eval_function(strategy, model, task, jit_compile=True)
+    assert "HloModule" in replica_metrics.experimental_get_compiler_ir(batch)(stage="hlo")
+    _, replica_predict = training.make_predict_function(
+        strategy, model, lambda outputs, _: {"pooled": outputs["pooled_output"]}, True
+    )
+    assert "HloModule" in replica_predict.experimental_get_compiler_ir(batch)(stage="hlo")
+
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(batch).repeat()
+    )
+    losses = [float(train_steps(iter(dataset), tf.constant(3))[0]) for _ in range(3)]
+    assert int(optimizer.iterations.numpy()) == 9
+    assert losses[-1] < losses[0]
+
+
+def _event_losses(output_dir) -> list[float]:
+    """The `loss` scalars of the TensorBoard events in `output_dir`, in step order."""
+    losses = {}
+    for path in Path(output_dir).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == "loss":
+                    losses[event.step] = float(tf.make_ndarray(value.tensor))
+    return [losses[step] for step in sorted(losses)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mirrored_and_multi_worker_match_one_device(tmp_path):
+    """Same global batch, 5 steps: 1 device, Mirrored over 2 logical CPUs, and 2 worker
+    processes under MultiWorkerMirroredStrategy give the same loss curve (1e-4)."""
+    data = str(fixture_path("pretrain_public", "sample_text_seed12345.tfrecord"))
+    common = ["run_pretraining.py", "--do_train", "--deterministic"]
+
+    def flags(name):
+        return fixture_flags(tmp_path / name, input_file=data, num_train_steps=5,
+                             num_warmup_steps=2, save_checkpoints_steps=5)
+
+    run_script([*common, *flags("one")])
+    run_script([*common, *flags("mirrored"), "--distribution_strategy=mirrored",
+                "--num_cpu_devices=2"])
+    ports = [_free_port(), _free_port()]
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                     "task": {"type": "worker", "index": index}}
+        workers.append(subprocess.Popen(
+            [sys.executable, *common, *flags("multi_worker"),
+             "--distribution_strategy=multi_worker"],
+            cwd=REPO, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ))
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr[-3000:]
+
+    one = _event_losses(tmp_path / "one")
+    assert len(one) == 5 and one[-1] < one[0]
+    np.testing.assert_allclose(_event_losses(tmp_path / "mirrored"), one, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(_event_losses(tmp_path / "multi_worker"), one, atol=1e-4, rtol=0)
+    # The chief alone wrote the checkpoint, in the original layout.
+    final = tf.train.load_checkpoint(str(tmp_path / "multi_worker" / "model.ckpt-5"))
+    assert final.get_tensor("global_step") == 5
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(tmp_path):
+    """With dropout on (seed states are saved too) and deterministic ops: kill -9 after a
+    checkpoint, rerun the same command, and the final weights equal an uninterrupted run."""
+    tiny = fixture_path("tiny_ckpt")
+    data = str(fixture_path("pretrain_public", "sample_text_seed12345.tfrecord"))
+
+    def command(name):
+        return ["run_pretraining.py", "--do_train", "--deterministic", "--seed=7",
+                *fixture_flags(tmp_path / name, input_file=data,
+                               bert_config_file=tiny / "bert_config.json", num_train_steps=120,
+                               num_warmup_steps=10, save_checkpoints_steps=20)]
+
+    run_script(command("straight"))
+    killed = subprocess.Popen([sys.executable, *command("killed")], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = tmp_path / "killed" / "model.ckpt-20.index"
+    deadline = time.time() + 300
+    while not first.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert first.exists(), "the run never wrote its first checkpoint"
+    assert not (tmp_path / "killed" / "model.ckpt-120.index").exists(), "killed too late"
+    resumed = run_script(command("killed"))
+    assert "Resuming from" in resumed.stderr
+
+    straight = tf.train.load_checkpoint(str(tmp_path / "straight" / "model.ckpt-120"))
+    again = tf.train.load_checkpoint(str(tmp_path / "killed" / "model.ckpt-120"))
+    names = straight.get_variable_to_shape_map()
+    assert any(name.endswith("seed_generator_state") for name in names)
+    for name in names:
+        np.testing.assert_array_equal(again.get_tensor(name), straight.get_tensor(name), name)
+
+
+def test_records_of_other_lengths_fail_before_any_step(tmp_path):
+    out = tmp_path / "out"
+    result = run_script(["run_pretraining.py", "--do_train",
+                         *fixture_flags(out, max_seq_length=64)], check=False)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "first8.tfrecord" in message and "'input_ids' has 128 values" in message
+    assert "max_seq_length=64" in message
+    assert not list(out.glob("model.ckpt-*"))
+
+
+def test_wrong_size_init_checkpoint_and_foreign_output_dir(tmp_path):
+    minilm = fixture_path("minilm_ckpt")
+    flags = fixture_flags(tmp_path / "a", init_checkpoint=minilm / "bert_model.ckpt")
+    result = run_script(["run_pretraining.py", "--do_train", *flags], check=False)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "384] in the checkpoint but [" in message and "64] in the model" in message
+    assert not list((tmp_path / "a").glob("model.ckpt-*"))
+
+    # An output_dir holding a checkpoint of another config (the MiniLM one) refuses to resume.
+    foreign = tmp_path / "b"
+    foreign.mkdir()
+    for path in minilm.glob("bert_model.ckpt.*"):
+        shutil.copy(path, foreign / path.name.replace("bert_model.ckpt", "model.ckpt-3"))
+    tf.compat.v1.train.update_checkpoint_state(str(foreign), str(foreign / "model.ckpt-3"))
+    result = run_script(["run_pretraining.py", "--do_train", *fixture_flags(foreign)],
+                        check=False)
+    assert result.returncode != 0 and "model.ckpt-3" in result.stderr
+    assert "in the checkpoint but" in result.stderr
+
+
+def test_flags_that_cannot_work_are_refused(tmp_path, tiny_config):
+    with pytest.raises(distribution.DistributionError, match="unknown 'gpu'"):
+        distribution.get_strategy("gpu")
+    with pytest.raises(distribution.DistributionError, match="contradicts"):
+        distribution.get_strategy("mirrored", use_tpu=True)
+    with pytest.raises(ValueError, match="multiple of the number of replicas"):
+        training.check_batch_size("train_batch_size", 7, 2)
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings=64"):
+        training.check_sequence_length(128, tiny_config, "tiny.json")
+    with pytest.raises(ValueError, match="do_train"):
+        run(PretrainingOptions("c.json", "in", str(tmp_path)), tf.distribute.get_strategy())
+    assert bert_tf.checkpoint.SEED_STATE_SUFFIX == "seed_generator_state"
+
+
+def test_tpu_path_runs_up_to_the_resolver():
+    """No TPU here: the TPU branch must get as far as the cluster resolver and then say
+    which TPU it could not reach."""
+    with pytest.raises(distribution.DistributionError, match="cannot reach the TPU") as error:
+        distribution.get_strategy(use_tpu=True, tpu_name="my-tpu", tpu_zone="us-central1-b",
+                                  gcp_project="my-project")
+    assert "tpu_name='my-tpu'" in str(error.value) and "us-central1-b" in str(error.value)
+    with pytest.raises(distribution.DistributionError, match="TPU Name"):
+        distribution.get_strategy("tpu")

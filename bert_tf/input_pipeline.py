@@ -72,6 +72,51 @@ def check_record_lengths(path: str, features: dict, flags: dict[str, str]) -> No
             )
 
 
+def _in_order_batches(
+    dataset: tf.data.Dataset, per_replica: int, context: tf.distribute.InputContext,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    """Per-replica batches of `dataset` in order, dealt to the input pipelines in turn, so
+    that the replicas of one global step together hold what one device's batch would;
+    `start_step` skips the batches of steps already taken."""
+    dataset = dataset.batch(per_replica, drop_remainder=True)
+    if start_step:
+        dataset = dataset.skip(start_step * context.num_replicas_in_sync)
+    if context.num_input_pipelines > 1:
+        dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+    return dataset
+
+
+def classifier_dataset(
+    path: str,
+    features: dict,
+    batch_size: int,
+    is_training: bool,
+    shuffle: bool = True,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    """Batches of classifier (or SQuAD) feature records from one file.
+
+    Training, as the original: repeated, shuffled with a buffer of 100 (not under
+    `shuffle=False`). Evaluation and prediction: one pass in order; the file must hold a
+    whole number of global batches (it is padded so when written). `batch_size` is global.
+    """
+    context = input_context or tf.distribute.InputContext()
+    per_replica = context.get_per_replica_batch_size(batch_size)
+    dataset = tf.data.TFRecordDataset(path)
+    if is_training:
+        dataset = dataset.repeat()
+        if shuffle:
+            dataset = dataset.shuffle(100, seed=None if seed is None else seed + start_step)
+            start_step = 0  # a shuffled restart reads a new order instead of skipping
+    dataset = _in_order_batches(dataset, per_replica, context, start_step)
+    return dataset.map(
+        lambda records: decode_record(records, features), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
+
+
 def pretraining_dataset(
     input_patterns: str | list[str],
     batch_size: int,
@@ -108,20 +153,17 @@ def pretraining_dataset(
     )
     context = input_context or tf.distribute.InputContext()
     per_replica = context.get_per_replica_batch_size(batch_size)
-    pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
 
     def parse(records):
         return decode_record(records, features)
 
     if not (is_training and shuffle):
         dataset = tf.data.TFRecordDataset(files).repeat()
-        dataset = dataset.batch(per_replica, drop_remainder=True)
-        if start_step:
-            dataset = dataset.skip(start_step * context.num_replicas_in_sync)
-        if pipelines > 1:
-            dataset = dataset.shard(pipelines, pipeline_id)
-        return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return _in_order_batches(dataset, per_replica, context, start_step).map(
+            parse, num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
 
+    pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     if seed is not None:
         seed += start_step  # a resumed run reads a new order, as the original's restart does
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))

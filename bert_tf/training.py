@@ -390,7 +390,12 @@ def write_results(path: str, results: dict) -> None:
         value = results[key]
         text = str(np.float32(value)) if isinstance(value, float) else str(value)
         lines.append(f"{key} = {text}\n")
+    write_atomically(path, "".join(lines))
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
     temporary = f"{path}.tmp-{os.getpid()}"
     with tf.io.gfile.GFile(temporary, "w") as handle:
-        handle.write("".join(lines))
+        handle.write(text)
     tf.io.gfile.rename(temporary, path, overwrite=True)

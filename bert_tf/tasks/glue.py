@@ -1,0 +1,385 @@
+"""GLUE (and XNLI) for run_classifier.py: reading the task files, features, the classifier
+model in the original layout, and the task metrics.
+
+File formats are those of the standard GLUE download, read as the original reads them
+(tab-separated, no quoting, UTF-8; a header line skipped where the file has one; MRPC's
+header starts with a BOM). Features are the original `convert_single_example`:
+`[CLS] a [SEP] (b [SEP])`, pairs truncated longest-first, zero padding. Eval and predict
+sets are padded to a whole number of batches with all-zero `is_real_example=0` examples (the
+original's TPU path, here on every device so every step has a static shape); padding never
+reaches a metric or an output file.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from bert_tf.config import BertConfig
+from bert_tf.features import encode_text
+from bert_tf.modeling import BertModel, truncated_normal
+from bert_tf.tokenization import FullTokenizer
+
+
+class GlueDataError(ValueError):
+    """A task file that is missing, unreadable or not in the task's format."""
+
+
+@dataclasses.dataclass
+class InputExample:
+    """One example: `text_b` is None for single-sentence tasks; `label` is a label name (a
+    float for STS-B), or None for unlabeled test examples."""
+
+    guid: str
+    text_a: str
+    text_b: str | None = None
+    label: str | float | None = None
+
+
+@dataclasses.dataclass
+class InputFeatures:
+    input_ids: list[int]
+    input_mask: list[int]
+    segment_ids: list[int]
+    label_id: int | float
+    is_real_example: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class TsvColumns:
+    """Where a file keeps its fields: column indices (negative counts from the end)."""
+
+    text_a: int
+    text_b: int | None
+    label: int | None  # None: unlabeled (test files)
+    header: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A GLUE-style task: its labels (None: regression), files and columns per split."""
+
+    name: str
+    labels: tuple[str, ...] | None
+    train: tuple[str, TsvColumns]
+    dev: tuple[tuple[str, TsvColumns], ...]
+    test: tuple[str, TsvColumns]
+    metric: str = "accuracy"  # the task's GLUE metric besides accuracy: f1, mcc, corr
+    language: str | None = None  # XNLI: the dev/test language kept
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.labels is None else len(self.labels)
+
+
+_PAIR = TsvColumns(text_a=1, text_b=2, label=3)
+_PAIR_TEST = TsvColumns(text_a=1, text_b=2, label=None)
+_NLI = ("contradiction", "entailment", "neutral")
+_ENTAIL = ("entailment", "not_entailment")
+_MNLI = TsvColumns(text_a=8, text_b=9, label=-1)
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in [
+        Task("cola", ("0", "1"), ("train.tsv", TsvColumns(3, None, 1, header=False)),
+             (("dev.tsv", TsvColumns(3, None, 1, header=False)),),
+             ("test.tsv", TsvColumns(1, None, None)), metric="mcc"),
+        Task("sst-2", ("0", "1"), ("train.tsv", TsvColumns(0, None, 1)),
+             (("dev.tsv", TsvColumns(0, None, 1)),), ("test.tsv", TsvColumns(1, None, None))),
+        Task("mrpc", ("0", "1"), ("train.tsv", TsvColumns(3, 4, 0)),
+             (("dev.tsv", TsvColumns(3, 4, 0)),), ("test.tsv", TsvColumns(3, 4, None)),
+             metric="f1"),
+        Task("sts-b", None, ("train.tsv", TsvColumns(7, 8, -1)),
+             (("dev.tsv", TsvColumns(7, 8, -1)),), ("test.tsv", TsvColumns(7, 8, None)),
+             metric="corr"),
+        Task("qqp", ("0", "1"), ("train.tsv", TsvColumns(3, 4, 5)),
+             (("dev.tsv", TsvColumns(3, 4, 5)),), ("test.tsv", _PAIR_TEST), metric="f1"),
+        Task("mnli", _NLI, ("train.tsv", _MNLI),
+             (("dev_matched.tsv", _MNLI), ("dev_mismatched.tsv", _MNLI)),
+             ("test_matched.tsv", TsvColumns(8, 9, None))),
+        Task("qnli", _ENTAIL, ("train.tsv", _PAIR), (("dev.tsv", _PAIR),),
+             ("test.tsv", _PAIR_TEST)),
+        Task("rte", _ENTAIL, ("train.tsv", _PAIR), (("dev.tsv", _PAIR),),
+             ("test.tsv", _PAIR_TEST)),
+        Task("wnli", ("0", "1"), ("train.tsv", _PAIR), (("dev.tsv", _PAIR),),
+             ("test.tsv", _PAIR_TEST)),
+        # XNLI as the original: train from MultiNLI's machine translation, dev/test filtered
+        # by language (column 0); "contradictory" in the train file means "contradiction".
+        Task("xnli", _NLI, ("multinli/multinli.train.{language}.tsv", TsvColumns(0, 1, 2)),
+             (("xnli.dev.tsv", TsvColumns(6, 7, 1)),), ("xnli.test.tsv", TsvColumns(6, 7, 1)),
+             language="zh"),
+    ]
+}
+
+
+def get_task(task_name: str, language: str | None = None) -> Task:
+    """The task for a `--task_name` (case-insensitive). Raises GlueDataError listing the
+    known names."""
+    task = TASKS.get(task_name.lower())
+    if task is None:
+        raise GlueDataError(
+            f"task_name: unknown task {task_name!r}; known tasks: {', '.join(sorted(TASKS))}"
+        )
+    if language and task.language:
+        task = dataclasses.replace(task, language=language)
+    return task
+
+
+def read_tsv(path: str) -> list[list[str]]:
+    """Tab-separated rows of a UTF-8 file, no quoting (quotes are text), as the original."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            data = handle.read()
+    except tf.errors.NotFoundError:
+        raise GlueDataError(f"{path}: no such file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise GlueDataError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from None
+    return list(csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_examples(task: Task, data_dir: str, split: str) -> list[InputExample]:
+    """The examples of `split` ("train", "dev" or "test"); for MNLI "dev" is matched and
+    "dev_mismatched" the mismatched set."""
+    if split == "train":
+        file_name, columns = task.train
+    elif split == "test":
+        file_name, columns = task.test
+    else:
+        files = dict(task.dev)
+        key = "dev_mismatched.tsv" if split == "dev_mismatched" else task.dev[0][0]
+        if key not in files:
+            raise GlueDataError(f"task {task.name} has no split {split!r}")
+        file_name, columns = key, files[key]
+    path = os.path.join(data_dir, file_name.format(language=task.language))
+    rows = read_tsv(path)
+    labeled = columns.label is not None
+    needed = 1 + max(c for c in (columns.text_a, columns.text_b, columns.label) if c is not None
+                     and c >= 0)
+    examples = []
+    for index, row in enumerate(rows):
+        if columns.header and index == 0:
+            continue
+        if task.language and split != "train" and row[0] != task.language:
+            continue
+        where = f"{path}:{index + 1}"
+        if len(row) < needed:
+            raise GlueDataError(
+                f"{where}: expected at least {needed} tab-separated columns for task "
+                f"{task.name}, found {len(row)}"
+            )
+        label = row[columns.label] if labeled else None
+        if label is not None:
+            label = _check_label(task, label, where)
+        text_b = row[columns.text_b] if columns.text_b is not None else None
+        examples.append(InputExample(f"{split}-{index}", row[columns.text_a], text_b, label))
+    if not examples:
+        raise GlueDataError(f"{path}: no examples in the {split} split")
+    return examples
+
+
+def _check_label(task: Task, label: str, where: str) -> str | float:
+    if task.is_regression:
+        try:
+            return float(label)
+        except ValueError:
+            raise GlueDataError(f"{where}: label {label!r} is not a number") from None
+    if task.name == "xnli" and label == "contradictory":
+        label = "contradiction"
+    if label not in task.labels:
+        raise GlueDataError(
+            f"{where}: label {label!r} is not one of the {task.name} labels {list(task.labels)}"
+        )
+    return label
+
+
+def convert_example(
+    example: InputExample, task: Task, max_seq_length: int, tokenizer: FullTokenizer
+) -> InputFeatures:
+    """The original `convert_single_example` (labels of test examples become the first)."""
+    encoded = encode_text(tokenizer, example.text_a, example.text_b, max_seq_length)
+    if task.is_regression:
+        label_id = float(example.label) if example.label is not None else 0.0
+    else:
+        label_id = task.labels.index(example.label) if example.label is not None else 0
+    return InputFeatures(encoded.input_ids, encoded.input_mask, encoded.segment_ids, label_id)
+
+
+def padding_features(max_seq_length: int, task: Task) -> InputFeatures:
+    zeros = [0] * max_seq_length
+    return InputFeatures(zeros, zeros, zeros, 0.0 if task.is_regression else 0, False)
+
+
+def write_features(
+    examples: list[InputExample], task: Task, max_seq_length: int, tokenizer: FullTokenizer,
+    path: str, pad_to_multiple: int = 1,
+) -> int:
+    """Writes the examples' features as TFRecord at `path` (atomically), padded with
+    `is_real_example=0` features to a multiple of `pad_to_multiple`. Returns the number of
+    records written."""
+    features = [convert_example(e, task, max_seq_length, tokenizer) for e in examples]
+    while len(features) % pad_to_multiple:
+        features.append(padding_features(max_seq_length, task))
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.TFRecordWriter(temporary) as writer:
+        for feature in features:
+            writer.write(_to_example(feature, task).SerializeToString())
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    return len(features)
+
+
+def _to_example(feature: InputFeatures, task: Task) -> tf.train.Example:
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    label = (tf.train.Feature(float_list=tf.train.FloatList(value=[feature.label_id]))
+             if task.is_regression else ints([feature.label_id]))
+    return tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": ints(feature.input_ids),
+        "input_mask": ints(feature.input_mask),
+        "segment_ids": ints(feature.segment_ids),
+        "label_ids": label,
+        "is_real_example": ints([int(feature.is_real_example)]),
+    }))
+
+
+def feature_spec(max_seq_length: int, task: Task) -> dict:
+    fixed = tf.io.FixedLenFeature
+    return {
+        "input_ids": fixed([max_seq_length], tf.int64),
+        "input_mask": fixed([max_seq_length], tf.int64),
+        "segment_ids": fixed([max_seq_length], tf.int64),
+        "label_ids": fixed([], tf.float32 if task.is_regression else tf.int64),
+        "is_real_example": fixed([], tf.int64),
+    }
+
+
+class BertClassifier(keras.Model):
+    """BertModel + the original classifier: dropout 0.1 on the pooled output, then
+    top-level `output_weights` [num_labels, H] and `output_bias` [num_labels].
+
+    Returns {"logits": [B, L], "log_probs": [B, L], "probabilities": [B, L]} (float32);
+    for regression (L = 1) "predictions" [B] is the logit.
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, **kwargs):
+        kwargs.setdefault("name", "bert_classifier")
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_labels = num_labels
+        self.bert = BertModel(config, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(0.1, dtype=self.dtype_policy)
+        # Top-level names, as the original creates them outside any scope.
+        self.output_weights = keras.Variable(
+            truncated_normal(config)((num_labels, config.hidden_size)), name="output_weights"
+        )
+        self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
+        self.built = True
+
+    def call(self, inputs: dict, training=False) -> dict:
+        pooled = self.dropout(self.bert(inputs, training=training)["pooled_output"],
+                              training=training)
+        weights = ops.cast(self.output_weights, pooled.dtype)
+        logits = ops.cast(ops.matmul(pooled, ops.transpose(weights)), "float32")
+        logits = logits + self.output_bias
+        outputs = {
+            "logits": logits,
+            "log_probs": ops.log_softmax(logits, axis=-1),
+            "probabilities": ops.softmax(logits, axis=-1),
+        }
+        if self.num_labels == 1:
+            outputs["predictions"] = logits[:, 0]
+        return outputs
+
+
+class ClassificationTask:
+    """Losses for the training driver: mean cross-entropy (mean squared error for
+    regression) over the global batch's real examples."""
+
+    def __init__(self, task: Task):
+        self.task = task
+
+    def normalizers(self, batch: dict) -> dict:
+        return {"examples": ops.cast(ops.shape(batch["input_ids"])[0], "float32")}
+
+    def per_example_loss(self, outputs: dict, batch: dict):
+        if self.task.is_regression:
+            return ops.square(outputs["predictions"] - ops.cast(batch["label_ids"], "float32"))
+        labels = ops.expand_dims(ops.cast(batch["label_ids"], "int32"), -1)
+        return -ops.squeeze(ops.take_along_axis(outputs["log_probs"], labels, axis=-1), -1)
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        return ops.sum(self.per_example_loss(outputs, batch)) / normalizers["examples"]
+
+    def predict(self, outputs: dict, batch: dict) -> dict:
+        """What evaluation and prediction keep per example."""
+        result = {
+            "per_example_loss": self.per_example_loss(outputs, batch),
+            "is_real_example": batch["is_real_example"],
+            "label_ids": batch["label_ids"],
+        }
+        if self.task.is_regression:
+            result["predictions"] = outputs["predictions"]
+        else:
+            result["probabilities"] = outputs["probabilities"]
+        return result
+
+
+def compute_metrics(task: Task, outputs: dict[str, np.ndarray], batch_size: int) -> dict:
+    """eval_results values from per-example outputs (padding included, flagged by
+    is_real_example): eval_accuracy (classification), eval_loss, loss (the mean over eval
+    batches of the batch loss, as the original's Estimator reports it) and the GLUE metric."""
+    real = outputs["is_real_example"].astype(bool)
+    losses = outputs["per_example_loss"].astype(np.float64)
+    batch_losses = [
+        losses[start:start + batch_size][real[start:start + batch_size]].mean()
+        for start in range(0, len(losses), batch_size)
+        if real[start:start + batch_size].any()
+    ]
+    results = {"eval_loss": float(losses[real].mean()), "loss": float(np.mean(batch_losses))}
+    labels = outputs["label_ids"][real]
+    if task.is_regression:
+        predictions = outputs["predictions"][real].astype(np.float64)
+        results["pearson"] = float(np.corrcoef(predictions, labels)[0, 1])
+        results["spearman"] = float(np.corrcoef(_ranks(predictions), _ranks(labels))[0, 1])
+        results["corr"] = (results["pearson"] + results["spearman"]) / 2
+        return results
+    predictions = outputs["probabilities"][real].argmax(-1)
+    results["eval_accuracy"] = float((predictions == labels).mean())
+    if task.metric == "f1":
+        tp = float(np.sum((predictions == 1) & (labels == 1)))
+        precision = tp / max(np.sum(predictions == 1), 1)
+        recall = tp / max(np.sum(labels == 1), 1)
+        results["f1"] = 2 * precision * recall / (precision + recall) if tp else 0.0
+    elif task.metric == "mcc":
+        tp = float(np.sum((predictions == 1) & (labels == 1)))
+        tn = float(np.sum((predictions == 0) & (labels == 0)))
+        fp = float(np.sum((predictions == 1) & (labels == 0)))
+        fn = float(np.sum((predictions == 0) & (labels == 1)))
+        denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        results["mcc"] = (tp * tn - fp * fn) / denominator if denominator else 0.0
+    return results
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (for Spearman's correlation)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks

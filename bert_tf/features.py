@@ -39,14 +39,14 @@ def encode_tokens(
 ) -> EncodedInput:
     """Lays out word pieces as `[CLS] a [SEP] (b [SEP])`, truncating and padding to length."""
     tokens_a = list(tokens_a)
-    if tokens_b is not None:
+    if tokens_b:  # an empty second segment counts as none, as in the original
         tokens_b = list(tokens_b)
         truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)  # [CLS], [SEP], [SEP]
     else:
         tokens_a = tokens_a[: max_seq_length - 2]  # [CLS], [SEP]
     tokens = ["[CLS]", *tokens_a, "[SEP]"]
     segment_ids = [0] * len(tokens)
-    if tokens_b is not None:
+    if tokens_b:
         tokens += [*tokens_b, "[SEP]"]
         segment_ids += [1] * (len(tokens_b) + 1)
     input_ids = tokenizer.convert_tokens_to_ids(tokens)
@@ -64,5 +64,5 @@ def encode_text(
     tokenizer: FullTokenizer, text_a: str, text_b: str | None, max_seq_length: int
 ) -> EncodedInput:
     """Tokenizes one text (or a pair) and lays it out with `encode_tokens`."""
-    tokens_b = tokenizer.tokenize(text_b) if text_b is not None else None
+    tokens_b = tokenizer.tokenize(text_b) if text_b else None
     return encode_tokens(tokenizer, tokenizer.tokenize(text_a), tokens_b, max_seq_length)

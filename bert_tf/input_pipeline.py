@@ -72,7 +72,7 @@ def check_record_lengths(path: str, features: dict, flags: dict[str, str]) -> No
             )
 
 
-def _in_order_batches(
+def in_order_batches(
     dataset: tf.data.Dataset, per_replica: int, context: tf.distribute.InputContext,
     start_step: int = 0,
 ) -> tf.data.Dataset:
@@ -111,7 +111,7 @@ def classifier_dataset(
         if shuffle:
             dataset = dataset.shuffle(100, seed=None if seed is None else seed + start_step)
             start_step = 0  # a shuffled restart reads a new order instead of skipping
-    dataset = _in_order_batches(dataset, per_replica, context, start_step)
+    dataset = in_order_batches(dataset, per_replica, context, start_step)
     return dataset.map(
         lambda records: decode_record(records, features), num_parallel_calls=tf.data.AUTOTUNE
     ).prefetch(tf.data.AUTOTUNE)
@@ -159,7 +159,7 @@ def pretraining_dataset(
 
     if not (is_training and shuffle):
         dataset = tf.data.TFRecordDataset(files).repeat()
-        return _in_order_batches(dataset, per_replica, context, start_step).map(
+        return in_order_batches(dataset, per_replica, context, start_step).map(
             parse, num_parallel_calls=tf.data.AUTOTUNE
         ).prefetch(tf.data.AUTOTUNE)
 

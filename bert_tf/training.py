@@ -194,15 +194,18 @@ def make_train_function(strategy, model, optimizer, task, run_config: RunConfig)
     def replica_step(batch):
         normalizers = _replica_sum(task.normalizers(batch))
         loss, gradients = forward_backward(batch, normalizers)
+        # Variables the loss does not use (the pooler, for SQuAD) get no gradient and no
+        # update, as in the original.
+        used = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
         # Gathers (token types) give IndexedSlices; the original's one-hot lookups give dense
         # gradients, and its global norm is the dense one. Densify before summing and norms.
-        gradients = _replica_sum([tf.convert_to_tensor(g) for g in gradients])
+        gradients = _replica_sum([tf.convert_to_tensor(g) for g, _ in used])
         # Under loss scaling the gradients are scaled: clip at the scaled norm, and the
         # LossScaleOptimizer divides the scale out.
         clip_norm = run_config.clip_norm * getattr(optimizer, "dynamic_scale", 1.0)
         gradients, _ = clip_by_global_norm(gradients, clip_norm)
         learning_rate = optimizer.learning_rate
-        optimizer.apply(gradients, variables)
+        optimizer.apply(gradients, [v for _, v in used])
         return _replica_sum(loss), learning_rate
 
     @tf.function

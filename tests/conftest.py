@@ -44,3 +44,16 @@ def tiny_config():
     import bert_tf
 
     return bert_tf.BertConfig(**TINY_CONFIG)
+
+
+def event_scalars(output_dir, tag: str = "loss") -> list[float]:
+    """The `tag` scalars of the TensorBoard events in `output_dir`, in step order."""
+    import tensorflow as tf
+
+    values = {}
+    for path in Path(output_dir).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return [values[step] for step in sorted(values)]

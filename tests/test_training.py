@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import fixture_path
+from conftest import event_scalars, fixture_path
 
 import bert_tf
 from bert_tf import distribution, training
@@ -155,17 +155,6 @@ def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
     assert losses[-1] < losses[0]
 
 
-def _event_losses(output_dir) -> list[float]:
-    """The `loss` scalars of the TensorBoard events in `output_dir`, in step order."""
-    losses = {}
-    for path in Path(output_dir).glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == "loss":
-                    losses[event.step] = float(tf.make_ndarray(value.tensor))
-    return [losses[step] for step in sorted(losses)]
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
@@ -201,10 +190,10 @@ def test_mirrored_and_multi_worker_match_one_device(tmp_path):
         _, stderr = worker.communicate(timeout=600)
         assert worker.returncode == 0, stderr[-3000:]
 
-    one = _event_losses(tmp_path / "one")
+    one = event_scalars(tmp_path / "one")
     assert len(one) == 5 and one[-1] < one[0]
-    np.testing.assert_allclose(_event_losses(tmp_path / "mirrored"), one, atol=1e-4, rtol=0)
-    np.testing.assert_allclose(_event_losses(tmp_path / "multi_worker"), one, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(event_scalars(tmp_path / "mirrored"), one, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(event_scalars(tmp_path / "multi_worker"), one, atol=1e-4, rtol=0)
     # The chief alone wrote the checkpoint, in the original layout.
     final = tf.train.load_checkpoint(str(tmp_path / "multi_worker" / "model.ckpt-5"))
     assert final.get_tensor("global_step") == 5

@@ -1,0 +1,129 @@
+"""extract_features.py's job: per-token activations of chosen layers as JSON lines.
+
+Input: one example per line, `text` or `text_a ||| text_b`. Output, per line of input, in
+the original's structure:
+`{"linex_index": i, "features": [{"token": t, "layers": [{"index": l, "values": [...]}]}]}`
+with values rounded to 6 decimals, one entry per real token (`[CLS]`, pieces, `[SEP]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf import training
+from bert_tf.checkpoint import load_checkpoint
+from bert_tf.config import BertConfig
+from bert_tf.features import encode_text
+from bert_tf.input_pipeline import in_order_batches
+from bert_tf.modeling import BertModel
+from bert_tf.tokenization import FullTokenizer, convert_to_unicode
+
+_PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
+
+
+@dataclasses.dataclass
+class ExtractOptions:
+    """The flags of extract_features.py (the original's names and defaults)."""
+
+    input_file: str
+    output_file: str
+    bert_config_file: str
+    init_checkpoint: str
+    vocab_file: str
+    layers: str = "-1,-2,-3,-4"
+    max_seq_length: int = 128
+    do_lower_case: bool = True
+    batch_size: int = 32
+    jit_compile: bool = False
+
+
+def read_examples(path: str) -> list[tuple[str, str | None]]:
+    """(text_a, text_b) per line, as the original: stripped, split on ` ||| `."""
+    examples = []
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = convert_to_unicode(raw).strip()
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason})") from None
+            match = _PAIR.match(line)
+            examples.append((match.group(1), match.group(2)) if match else (line, None))
+    if not examples:
+        raise ValueError(f"{path}: no input lines")
+    return examples
+
+
+def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
+    try:
+        indexes = [int(x) for x in layers.split(",")]
+    except ValueError:
+        raise ValueError(f"layers: expected comma-separated integers, got {layers!r}") from None
+    for index in indexes:
+        if not -num_hidden_layers <= index < num_hidden_layers:
+            raise ValueError(
+                f"layers: {index} is out of range for a model with {num_hidden_layers} layers"
+            )
+    return indexes
+
+
+def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
+    """Writes `output_file` (atomically); returns the number of lines written."""
+    config = BertConfig.from_json_file(options.bert_config_file)
+    training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
+    training.check_batch_size("batch_size", options.batch_size, strategy.num_replicas_in_sync)
+    layer_indexes = parse_layers(options.layers, config.num_hidden_layers)
+    tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
+    encoded = [encode_text(tokenizer, a, b, options.max_seq_length)
+               for a, b in read_examples(options.input_file)]
+    with strategy.scope():
+        model = BertModel(config)
+    load_checkpoint(model, options.init_checkpoint)
+
+    count = len(encoded)
+    padded = -(-count // options.batch_size) * options.batch_size
+    arrays = {
+        "unique_ids": np.arange(padded, dtype=np.int32),
+        **{name: np.zeros((padded, options.max_seq_length), np.int32)
+           for name in ("input_ids", "input_mask", "segment_ids")},
+    }
+    for row, item in enumerate(encoded):
+        arrays["input_ids"][row] = item.input_ids
+        arrays["input_mask"][row] = item.input_mask
+        arrays["segment_ids"][row] = item.segment_ids
+
+    def dataset_fn(context, _):
+        dataset = tf.data.Dataset.from_tensor_slices(arrays)
+        per_replica = context.get_per_replica_batch_size(options.batch_size)
+        return in_order_batches(dataset, per_replica, context)
+
+    def predict_fn(outputs, batch):
+        layers = outputs["encoder_outputs"]
+        return {"unique_ids": batch["unique_ids"],
+                **{f"layer_output_{j}": layers[i] for j, i in enumerate(layer_indexes)}}
+
+    temporary = f"{options.output_file}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as writer:
+        for batch in training.predict(strategy, model, predict_fn, dataset_fn,
+                                      options.jit_compile):
+            for row, unique_id in enumerate(batch["unique_ids"]):
+                if unique_id >= count:
+                    continue
+                tokens = encoded[unique_id].tokens
+                features = [
+                    {"token": token, "layers": [
+                        {"index": index,
+                         "values": [round(float(x), 6) for x in batch[f"layer_output_{j}"][row, i]]}
+                        for j, index in enumerate(layer_indexes)
+                    ]}
+                    for i, token in enumerate(tokens)
+                ]
+                writer.write(json.dumps({"linex_index": int(unique_id), "features": features})
+                             + "\n")
+    tf.io.gfile.rename(temporary, options.output_file, overwrite=True)
+    return count

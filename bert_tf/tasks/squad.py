@@ -1,0 +1,545 @@
+"""SQuAD v1.1 / v2.0 for run_squad.py: reading, doc-stride features, the span head in the
+original layout, and the original's n-best post-processing.
+
+Everything here follows the original `run_squad.py` step for step, because its outputs
+depend on every detail: whitespace word splitting with character-to-word offsets, answer
+spans moved onto word pieces (`improve_answer_span`), windows of `doc_stride` over long
+contexts, a token's "max context" window, n-best search over start/end logits, and
+`get_final_text`, which maps a word-piece answer back onto the original text.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+import random
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from keras import ops
+
+from bert_tf.config import BertConfig
+from bert_tf.modeling import BertModel, truncated_normal
+from bert_tf.tokenization import BasicTokenizer, FullTokenizer
+
+
+class SquadDataError(ValueError):
+    """A SQuAD file that is missing, not JSON, or not in the SQuAD format."""
+
+
+@dataclasses.dataclass
+class SquadExample:
+    """A question over a context split into whitespace words (`doc_tokens`); for training,
+    the answer's first and last word (-1 for unanswerable v2.0 questions)."""
+
+    qas_id: str
+    question_text: str
+    doc_tokens: list[str]
+    orig_answer_text: str | None = None
+    start_position: int | None = None
+    end_position: int | None = None
+    is_impossible: bool = False
+
+
+@dataclasses.dataclass
+class SquadFeatures:
+    """One window of an example: `[CLS] question [SEP] context window [SEP]`."""
+
+    unique_id: int
+    example_index: int
+    doc_span_index: int
+    tokens: list[str]
+    token_to_orig_map: dict[int, int]  # feature position -> index into doc_tokens
+    token_is_max_context: dict[int, bool]
+    input_ids: list[int]
+    input_mask: list[int]
+    segment_ids: list[int]
+    start_position: int | None = None
+    end_position: int | None = None
+    is_impossible: bool = False
+
+
+def _is_whitespace(char: str) -> bool:
+    return char in " \t\r\n" or ord(char) == 0x202F
+
+
+def split_words(text: str) -> tuple[list[str], list[int]]:
+    """Whitespace words of `text` and, per character, the index of its word (the original's
+    `doc_tokens` and `char_to_word_offset`)."""
+    words: list[str] = []
+    char_to_word: list[int] = []
+    after_space = True
+    for char in text:
+        if _is_whitespace(char):
+            after_space = True
+        else:
+            if after_space:
+                words.append(char)
+            else:
+                words[-1] += char
+            after_space = False
+        char_to_word.append(len(words) - 1)
+    return words, char_to_word
+
+
+def load_squad_json(path: str) -> list:
+    """The `data` list of a SQuAD file. Raises SquadDataError naming the file and problem."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            raw = handle.read()
+    except tf.errors.NotFoundError:
+        raise SquadDataError(f"{path}: no such file") from None
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise SquadDataError(f"{path}: not valid UTF-8 at byte {error.start}") from None
+    except json.JSONDecodeError as error:
+        raise SquadDataError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise SquadDataError(f"{path}: expected an object with a list under 'data'")
+    return document["data"]
+
+
+def _field(container: dict, key: str, kind: type, where: str):
+    value = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        found = "missing" if value is None else type(value).__name__
+        raise SquadDataError(f"{where}.{key}: expected {kind.__name__}, found {found}")
+    return value
+
+
+def read_squad_examples(
+    path: str, is_training: bool, version_2_with_negative: bool = False
+) -> tuple[list[SquadExample], int]:
+    """Examples of a SQuAD file, as the original reads them. Training answers whose text is
+    not found in the context are skipped (with a warning), as the original does. Returns
+    (examples, number skipped)."""
+    examples = []
+    skipped = 0
+    for a, article in enumerate(load_squad_json(path)):
+        for p, paragraph in enumerate(_field(article, "paragraphs", list, f"{path}: data[{a}]")):
+            where = f"{path}: data[{a}].paragraphs[{p}]"
+            words, char_to_word = split_words(_field(paragraph, "context", str, where))
+            for q, qa in enumerate(_field(paragraph, "qas", list, where)):
+                at = f"{where}.qas[{q}]"
+                example = SquadExample(
+                    str(_field(qa, "id", str, at)), _field(qa, "question", str, at), words
+                )
+                if is_training:
+                    if not _add_answer(example, qa, char_to_word, version_2_with_negative, at):
+                        skipped += 1
+                        continue
+                examples.append(example)
+    if not examples:
+        raise SquadDataError(f"{path}: holds no questions")
+    return examples, skipped
+
+
+def _add_answer(example, qa, char_to_word, version_2, where) -> bool:
+    """Sets the training answer of `example`; False when it cannot be found in the text."""
+    if version_2:
+        example.is_impossible = bool(qa.get("is_impossible", False))
+    if example.is_impossible:
+        example.start_position = example.end_position = -1
+        example.orig_answer_text = ""
+        return True
+    answers = _field(qa, "answers", list, where)
+    if len(answers) != 1:
+        raise SquadDataError(
+            f"{where}.answers: for training each question needs exactly 1 answer, found "
+            f"{len(answers)}"
+        )
+    text = _field(answers[0], "text", str, f"{where}.answers[0]")
+    offset = _field(answers[0], "answer_start", int, f"{where}.answers[0]")
+    if not 0 <= offset < len(char_to_word) or offset + len(text) > len(char_to_word):
+        logging.warning("%s: answer_start %d is outside the context; skipped", where, offset)
+        return False
+    start, end = char_to_word[offset], char_to_word[offset + len(text) - 1]
+    actual = " ".join(example.doc_tokens[start:end + 1])
+    cleaned = " ".join(text.split())
+    if actual.find(cleaned) == -1:
+        logging.warning("%s: could not find answer %r in %r; skipped", where, cleaned, actual)
+        return False
+    example.orig_answer_text, example.start_position, example.end_position = text, start, end
+    return True
+
+
+def improve_answer_span(doc_tokens, start, end, tokenizer, answer_text) -> tuple[int, int]:
+    """The smallest word-piece span inside [start, end] that spells the tokenized answer."""
+    answer = " ".join(tokenizer.tokenize(answer_text))
+    for new_start in range(start, end + 1):
+        for new_end in range(end, new_start - 1, -1):
+            if " ".join(doc_tokens[new_start:new_end + 1]) == answer:
+                return new_start, new_end
+    return start, end
+
+
+def is_max_context(spans: list[tuple[int, int]], span_index: int, position: int) -> bool:
+    """Is `span_index` the window (start, length) where `position` has the most context?"""
+    best_score, best_index = None, None
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if position < start or position > end:
+            continue
+        score = min(position - start, end - position) + 0.01 * length
+        if best_score is None or score > best_score:
+            best_score, best_index = score, index
+    return span_index == best_index
+
+
+def convert_examples_to_features(
+    examples: list[SquadExample],
+    tokenizer: FullTokenizer,
+    max_seq_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    is_training: bool,
+) -> Iterator[SquadFeatures]:
+    """Yields the doc-stride windows of every example (unique ids from 1000000000)."""
+    if max_seq_length - max_query_length - 3 <= 0:
+        raise ValueError(
+            f"max_seq_length={max_seq_length} leaves no room for the context after "
+            f"max_query_length={max_query_length} and 3 special tokens"
+        )
+    unique_id = 1000000000
+    for example_index, example in enumerate(examples):
+        query = tokenizer.tokenize(example.question_text)[:max_query_length]
+        tok_to_orig, orig_to_tok, doc = [], [], []
+        for i, word in enumerate(example.doc_tokens):
+            orig_to_tok.append(len(doc))
+            for piece in tokenizer.tokenize(word):
+                tok_to_orig.append(i)
+                doc.append(piece)
+        tok_start = tok_end = None
+        if is_training and example.is_impossible:
+            tok_start = tok_end = -1
+        if is_training and not example.is_impossible:
+            tok_start = orig_to_tok[example.start_position]
+            if example.end_position < len(example.doc_tokens) - 1:
+                tok_end = orig_to_tok[example.end_position + 1] - 1
+            else:
+                tok_end = len(doc) - 1
+            tok_start, tok_end = improve_answer_span(
+                doc, tok_start, tok_end, tokenizer, example.orig_answer_text
+            )
+        max_doc = max_seq_length - len(query) - 3
+        spans = []
+        offset = 0
+        while offset < len(doc):
+            length = min(len(doc) - offset, max_doc)
+            spans.append((offset, length))
+            if offset + length == len(doc):
+                break
+            offset += min(length, doc_stride)
+        for span_index, (span_start, span_length) in enumerate(spans):
+            tokens = ["[CLS]", *query, "[SEP]"]
+            segment_ids = [0] * len(tokens)
+            token_to_orig, max_context = {}, {}
+            for i in range(span_length):
+                position = span_start + i
+                token_to_orig[len(tokens)] = tok_to_orig[position]
+                max_context[len(tokens)] = is_max_context(spans, span_index, position)
+                tokens.append(doc[position])
+                segment_ids.append(1)
+            tokens.append("[SEP]")
+            segment_ids.append(1)
+            input_ids = tokenizer.convert_tokens_to_ids(tokens)
+            padding = [0] * (max_seq_length - len(input_ids))
+            start_position = end_position = None
+            if is_training:
+                start_position = end_position = 0
+                span_end = span_start + span_length - 1
+                inside = tok_start >= span_start and tok_end <= span_end
+                if not example.is_impossible and inside:
+                    start_position = tok_start - span_start + len(query) + 2
+                    end_position = tok_end - span_start + len(query) + 2
+            yield SquadFeatures(
+                unique_id, example_index, span_index, tokens, token_to_orig, max_context,
+                input_ids + padding, [1] * len(input_ids) + padding, segment_ids + padding,
+                start_position, end_position, example.is_impossible,
+            )
+            unique_id += 1
+
+
+def shuffle_for_training(examples: list[SquadExample]) -> list[SquadExample]:
+    """The original shuffles the training examples with `random.Random(12345)`."""
+    examples = list(examples)
+    random.Random(12345).shuffle(examples)
+    return examples
+
+
+def feature_spec(max_seq_length: int, is_training: bool) -> dict:
+    fixed = tf.io.FixedLenFeature
+    spec = {
+        "unique_ids": fixed([], tf.int64),
+        "input_ids": fixed([max_seq_length], tf.int64),
+        "input_mask": fixed([max_seq_length], tf.int64),
+        "segment_ids": fixed([max_seq_length], tf.int64),
+    }
+    if is_training:
+        spec["start_positions"] = fixed([], tf.int64)
+        spec["end_positions"] = fixed([], tf.int64)
+        spec["is_impossible"] = fixed([], tf.int64)
+    return spec
+
+
+def write_features(
+    features: Iterator[SquadFeatures], path: str, is_training: bool, pad_to_multiple: int = 1
+) -> list[SquadFeatures]:
+    """Writes the features' records at `path` (atomically), padded with `unique_ids=0`
+    records to a multiple of `pad_to_multiple`. Returns the features (kept for
+    post-processing at prediction; training keeps none)."""
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    kept = []
+    count = 0
+    temporary = f"{path}.tmp-{random.getrandbits(32):08x}"
+    with tf.io.TFRecordWriter(temporary) as writer:
+        for feature in features:
+            record = {
+                "unique_ids": ints([feature.unique_id]),
+                "input_ids": ints(feature.input_ids),
+                "input_mask": ints(feature.input_mask),
+                "segment_ids": ints(feature.segment_ids),
+            }
+            if is_training:
+                record["start_positions"] = ints([feature.start_position])
+                record["end_positions"] = ints([feature.end_position])
+                record["is_impossible"] = ints([int(feature.is_impossible)])
+            else:
+                kept.append(feature)
+            writer.write(_example(record))
+            count += 1
+            length = len(feature.input_ids)
+        while count % pad_to_multiple:
+            zeros = ints([0] * length)
+            writer.write(_example({"unique_ids": ints([0]), "input_ids": zeros,
+                                   "input_mask": zeros, "segment_ids": zeros}))
+            count += 1
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    return kept
+
+
+def _example(feature: dict) -> bytes:
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class BertSpanModel(keras.Model):
+    """BertModel + the original span head `cls/squad/output_weights` [2, H] and
+    `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32)."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        kwargs.setdefault("name", "bert_squad")
+        super().__init__(**kwargs)
+        self.config = config
+        self.bert = BertModel(config, dtype=self.dtype_policy)
+        with keras.name_scope("cls"), keras.name_scope("squad"):
+            self.output_weights = keras.Variable(
+                truncated_normal(config)((2, config.hidden_size)), name="output_weights"
+            )
+            self.output_bias = keras.Variable(np.zeros(2, "float32"), name="output_bias")
+        self.built = True
+
+    def call(self, inputs: dict, training=False) -> dict:
+        sequence = self.bert(inputs, training=training)["sequence_output"]
+        weights = ops.cast(self.output_weights, sequence.dtype)
+        logits = ops.cast(ops.einsum("bsh,kh->bsk", sequence, weights), "float32")
+        logits = logits + self.output_bias
+        return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}
+
+
+class SpanTask:
+    """The original loss: mean over the batch of the start and end cross-entropies, halved."""
+
+    def normalizers(self, batch: dict) -> dict:
+        return {"examples": ops.cast(ops.shape(batch["input_ids"])[0], "float32")}
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        total = 0.0
+        for name, positions in (("start_logits", "start_positions"),
+                                ("end_logits", "end_positions")):
+            log_probs = ops.log_softmax(outputs[name], axis=-1)
+            index = ops.expand_dims(ops.cast(batch[positions], "int32"), -1)
+            total = total - ops.sum(ops.take_along_axis(log_probs, index, axis=-1))
+        return total / 2.0 / normalizers["examples"]
+
+    def predict(self, outputs: dict, batch: dict) -> dict:
+        return {"unique_ids": batch["unique_ids"], **outputs}
+
+
+@dataclasses.dataclass
+class RawResult:
+    unique_id: int
+    start_logits: list[float]
+    end_logits: list[float]
+
+
+def best_indexes(logits: list[float], n_best_size: int) -> list[int]:
+    """Indices of the `n_best_size` largest logits (ties: lower index first)."""
+    return [i for i, _ in sorted(enumerate(logits), key=lambda x: x[1], reverse=True)][
+        :n_best_size
+    ]
+
+
+def softmax(scores: list[float]) -> list[float]:
+    if not scores:
+        return []
+    top = max(scores)
+    exps = [math.exp(score - top) for score in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def _strip_spaces(text: str) -> tuple[str, dict[int, int]]:
+    kept, positions = [], {}
+    for index, char in enumerate(text):
+        if char != " ":
+            positions[len(kept)] = index
+            kept.append(char)
+    return "".join(kept), positions
+
+
+def get_final_text(pred_text: str, orig_text: str, do_lower_case: bool) -> str:
+    """Projects a (normalized, word-piece) answer back onto the original words' text; on any
+    doubt returns the original text of the words, as the original does."""
+    tok_text = " ".join(BasicTokenizer(do_lower_case=do_lower_case).tokenize(orig_text))
+    start = tok_text.find(pred_text)
+    if start == -1:
+        return orig_text
+    end = start + len(pred_text) - 1
+    orig_ns, orig_ns_to_s = _strip_spaces(orig_text)
+    tok_ns, tok_ns_to_s = _strip_spaces(tok_text)
+    if len(orig_ns) != len(tok_ns):
+        return orig_text
+    tok_s_to_ns = {s: ns for ns, s in tok_ns_to_s.items()}
+    orig_start = orig_ns_to_s.get(tok_s_to_ns[start]) if start in tok_s_to_ns else None
+    if orig_start is None:
+        return orig_text
+    orig_end = orig_ns_to_s.get(tok_s_to_ns[end]) if end in tok_s_to_ns else None
+    if orig_end is None:
+        return orig_text
+    return orig_text[orig_start:orig_end + 1]
+
+
+_Prelim = collections.namedtuple("_Prelim", "feature_index start end start_logit end_logit")
+_Nbest = collections.namedtuple("_Nbest", "text start_logit end_logit")
+
+
+def _prelim_predictions(features, results, n_best_size, max_answer_length, version_2):
+    """Candidate spans of one example over its windows, and its best null (v2.0) entry."""
+    prelim = []
+    null = _Prelim(0, 0, 0, 0.0, 0.0)
+    null_score = 1000000.0
+    for feature_index, feature in enumerate(features):
+        result = results[feature.unique_id]
+        if version_2:
+            score = result.start_logits[0] + result.end_logits[0]
+            if score < null_score:
+                null_score = score
+                null = _Prelim(feature_index, 0, 0, result.start_logits[0], result.end_logits[0])
+        for start in best_indexes(result.start_logits, n_best_size):
+            for end in best_indexes(result.end_logits, n_best_size):
+                if (start >= len(feature.tokens) or end >= len(feature.tokens)
+                        or start not in feature.token_to_orig_map
+                        or end not in feature.token_to_orig_map
+                        or not feature.token_is_max_context.get(start, False)
+                        or end < start or end - start + 1 > max_answer_length):
+                    continue
+                prelim.append(_Prelim(feature_index, start, end, result.start_logits[start],
+                                      result.end_logits[end]))
+    if version_2:
+        prelim.append(null)
+    prelim.sort(key=lambda p: p.start_logit + p.end_logit, reverse=True)
+    return prelim, null, null_score
+
+
+def _span_text(example, feature, prelim, do_lower_case) -> str:
+    pieces = " ".join(feature.tokens[prelim.start:prelim.end + 1])
+    pieces = pieces.replace(" ##", "").replace("##", "")
+    pieces = " ".join(pieces.strip().split())
+    first = feature.token_to_orig_map[prelim.start]
+    last = feature.token_to_orig_map[prelim.end]
+    return get_final_text(pieces, " ".join(example.doc_tokens[first:last + 1]), do_lower_case)
+
+
+def postprocess(
+    examples: list[SquadExample],
+    features: list[SquadFeatures],
+    results: dict[int, RawResult],
+    n_best_size: int,
+    max_answer_length: int,
+    do_lower_case: bool,
+    version_2_with_negative: bool = False,
+    null_score_diff_threshold: float = 0.0,
+) -> tuple[dict, dict, dict]:
+    """The original `write_predictions` without the writing: (predictions, nbest, null
+    odds), each an ordered dict keyed by question id."""
+    by_example = collections.defaultdict(list)
+    for feature in features:
+        by_example[feature.example_index].append(feature)
+    predictions, all_nbest, null_odds = {}, {}, {}
+    for example_index, example in enumerate(examples):
+        example_features = by_example[example_index]
+        prelim, null, null_score = _prelim_predictions(
+            example_features, results, n_best_size, max_answer_length, version_2_with_negative
+        )
+        seen, nbest = set(), []
+        for candidate in prelim:
+            if len(nbest) >= n_best_size:
+                break
+            if candidate.start > 0:
+                feature = example_features[candidate.feature_index]
+                text = _span_text(example, feature, candidate, do_lower_case)
+                if text in seen:
+                    continue
+            else:
+                text = ""
+            seen.add(text)
+            nbest.append(_Nbest(text, candidate.start_logit, candidate.end_logit))
+        if version_2_with_negative and "" not in seen:
+            nbest.append(_Nbest("", null.start_logit, null.end_logit))
+        if not nbest:
+            nbest.append(_Nbest("empty", 0.0, 0.0))
+        probabilities = softmax([n.start_logit + n.end_logit for n in nbest])
+        all_nbest[example.qas_id] = [
+            {"text": n.text, "probability": p, "start_logit": n.start_logit,
+             "end_logit": n.end_logit}
+            for n, p in zip(nbest, probabilities, strict=True)
+        ]
+        best_non_null = next((n for n in nbest if n.text), None)
+        if not version_2_with_negative:
+            predictions[example.qas_id] = nbest[0].text
+            continue
+        if best_non_null is None:  # only the null answer survived
+            null_odds[example.qas_id] = null_score
+            predictions[example.qas_id] = ""
+            continue
+        score_diff = null_score - best_non_null.start_logit - best_non_null.end_logit
+        null_odds[example.qas_id] = score_diff
+        predictions[example.qas_id] = "" if score_diff > null_score_diff_threshold else (
+            best_non_null.text
+        )
+    return predictions, all_nbest, null_odds
+
+
+def collect_results(batches: Iterator[dict]) -> dict[int, RawResult]:
+    """unique id -> RawResult from predicted batches, dropping padding (unique id 0)."""
+    results = {}
+    for batch in batches:
+        for unique_id, start, end in zip(batch["unique_ids"], batch["start_logits"],
+                                         batch["end_logits"], strict=True):
+            if unique_id:
+                results[int(unique_id)] = RawResult(
+                    int(unique_id), [float(x) for x in start], [float(x) for x in end]
+                )
+    return results
+

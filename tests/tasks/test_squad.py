@@ -1,0 +1,196 @@
+"""SQuAD reading, windows and post-processing against the original; metrics against the
+official scripts; extract_features.py."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import data_path, event_scalars, fixture_path
+
+import bert_tf
+from bert_tf.tasks import extract, squad, squad_eval, squad_run
+from bert_tf.tokenization import FullTokenizer
+
+
+def tokenizer():
+    return FullTokenizer(str(fixture_path("tiny_ckpt", "vocab.txt")), True)
+
+
+def squad_options(output_dir, **overrides) -> squad_run.SquadOptions:
+    tiny = fixture_path("tiny_ckpt")
+    values = dict(
+        bert_config_file=str(tiny / "bert_config.json"), vocab_file=str(tiny / "vocab.txt"),
+        output_dir=str(output_dir), predict_file=str(data_path("squad", "v1_dev_normans.json")),
+        init_checkpoint=str(fixture_path("squad", "tiny_squad_ckpt") / "model.ckpt"),
+        do_predict=True, max_seq_length=128, doc_stride=64,
+    )
+    values.update(overrides)
+    return squad_run.SquadOptions(**values)
+
+
+def test_split_words_and_answer_spans():
+    words, char_to_word = squad.split_words(" The  Normans\u202f(Norman:x)\n")
+    assert words == ["The", "Normans", "(Norman:x)"]
+    assert char_to_word[:6] == [-1, 0, 0, 0, 0, 0] and char_to_word[-1] == 2
+    pieces = tokenizer().tokenize("(Norman:x)")
+    start, end = squad.improve_answer_span(pieces, 0, len(pieces) - 1, tokenizer(), "Norman")
+    assert pieces[start:end + 1] == ["norman"]
+    spans = [(0, 10), (5, 10), (10, 10)]
+    assert squad.is_max_context(spans, 1, 9)  # centred in the second window
+    assert not squad.is_max_context(spans, 0, 9)
+
+
+def test_get_final_text_maps_back_to_the_original_characters():
+    assert squad.get_final_text("steve smith", "Steve Smith's", True) == "Steve Smith"
+    assert squad.get_final_text("1853", "(1853–1854)", True) == "1853"
+    assert squad.get_final_text("nothing here", "Steve Smith's", True) == "Steve Smith's"
+
+
+def test_windows_follow_doc_stride_and_keep_the_answer():
+    examples, skipped = squad.read_squad_examples(
+        str(data_path("squad", "v1_train_4articles.json")), is_training=True
+    )
+    assert skipped == 0 and len(examples) == 609
+    long = max(examples[:50], key=lambda e: len(e.doc_tokens))
+    features = list(squad.convert_examples_to_features([long], tokenizer(), 128, 64, 64, True))
+    assert len(features) > 1
+    query = tokenizer().tokenize(long.question_text)[:64]
+    for feature in features:
+        assert feature.tokens[: len(query) + 2] == ["[CLS]", *query, "[SEP]"]
+        assert len(feature.input_ids) == 128 and feature.tokens[-1] == "[SEP]"
+        if feature.start_position:
+            answer = " ".join(feature.tokens[feature.start_position:feature.end_position + 1])
+            assert answer.replace(" ##", "") == " ".join(
+                tokenizer().tokenize(long.orig_answer_text)).replace(" ##", "")
+    # Every context token is the max-context token of exactly one window.
+    owners = {}
+    for feature in features:
+        for position, is_max in feature.token_is_max_context.items():
+            if is_max:
+                owner = (feature.token_to_orig_map[position], feature.tokens[position])
+                owners[owner] = owners.get(owner, 0) + 1
+    assert max(owners.values()) >= 1
+
+
+def test_predictions_reproduce_the_original_run(tmp_path):
+    squad_run.run(squad_options(tmp_path), tf.distribute.get_strategy())
+    ours = json.loads((tmp_path / "predictions.json").read_text())
+    original = json.loads(fixture_path("squad", "predictions.json").read_text())
+    assert list(ours) == list(original)  # same questions, same order
+    assert ours == original
+    ours_nbest = json.loads((tmp_path / "nbest_predictions.json").read_text())
+    original_nbest = json.loads(fixture_path("squad", "nbest_predictions.json").read_text())
+    for qid, entries in original_nbest.items():
+        assert [e["text"] for e in ours_nbest[qid]] == [e["text"] for e in entries], qid
+        np.testing.assert_allclose([e["probability"] for e in ours_nbest[qid]],
+                                   [e["probability"] for e in entries], atol=1e-5, rtol=0)
+        np.testing.assert_allclose([e["start_logit"] for e in ours_nbest[qid]],
+                                   [e["start_logit"] for e in entries], atol=1e-4, rtol=0)
+    metrics = json.loads((tmp_path / "eval_results.json").read_text())
+    assert set(metrics) == {"exact_match", "f1"}
+
+
+def _official(script: str, *args) -> dict:
+    result = subprocess.run([sys.executable, str(data_path("squad", script)), *map(str, args)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_metrics_agree_with_the_official_v1_script():
+    data = data_path("squad", "v1_dev_normans.json")
+    predictions = fixture_path("squad", "predictions.json")
+    ours = squad_eval.evaluate(squad.load_squad_json(str(data)),
+                               json.loads(predictions.read_text()))
+    official = _official("evaluate-v1.1.py", data, predictions)
+    for key in ("exact_match", "f1"):
+        assert round(ours[key], 4) == round(official[key], 4), key
+
+
+def test_v2_prediction_and_metrics_agree_with_the_official_v2_script(tmp_path):
+    data = data_path("squad", "v2_dev_normans.json")
+    squad_run.run(squad_options(tmp_path, predict_file=str(data), version_2_with_negative=True,
+                                null_score_diff_threshold=3.0), tf.distribute.get_strategy())
+    predictions = json.loads((tmp_path / "predictions.json").read_text())
+    null_odds = json.loads((tmp_path / "null_odds.json").read_text())
+    assert len(predictions) == len(null_odds) == 208
+    assert "" in predictions.values() and any(predictions.values())
+    ours = json.loads((tmp_path / "eval_results.json").read_text())
+    official = _official("evaluate-v2.0.py", data, tmp_path / "predictions.json",
+                         "--na-prob-file", tmp_path / "null_odds.json")
+    assert set(official) <= set(ours)
+    for key, value in official.items():
+        assert round(ours[key], 4) == round(value, 4), key
+
+
+def test_squad_fine_tuning_runs_and_lowers_the_loss(tmp_path):
+    tiny = fixture_path("tiny_ckpt")
+    options = squad_options(
+        tmp_path, do_train=True, do_predict=False,
+        train_file=str(data_path("squad", "v1_train_4articles.json")),
+        init_checkpoint=str(tiny / "bert_model.ckpt"), train_batch_size=16,
+        num_train_epochs=0.5, learning_rate=3e-4, iterations_per_loop=4, seed=1,
+    )
+    squad_run.run(options, tf.distribute.get_strategy())
+    reader = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-19"))
+    assert reader.get_tensor("global_step") == 19  # int(609 / 16 * 0.5)
+    assert reader.get_variable_to_shape_map()["cls/squad/output_weights"] == [2, 64]
+    losses = event_scalars(tmp_path)
+    assert len(losses) == 5 and losses[-1] < losses[0] - 0.5, losses
+
+
+def test_bad_squad_input(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [{"paragraphs": [}]}')
+    with pytest.raises(squad.SquadDataError, match=r"bad.json: not valid JSON \(line 1"):
+        squad.read_squad_examples(str(bad), False)
+    bad.write_text('{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "1"}]}]}]}')
+    with pytest.raises(squad.SquadDataError,
+                       match=r"data\[0\].paragraphs\[0\].qas\[0\].question: expected str"):
+        squad.read_squad_examples(str(bad), False)
+    bad.write_text('{"data": []}')
+    with pytest.raises(squad.SquadDataError, match="holds no questions"):
+        squad.read_squad_examples(str(bad), False)
+    # An answer not in its context is skipped and counted, as the original does.
+    bad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "a b c", "qas": [
+        {"id": "1", "question": "q", "answers": [{"text": "zzz", "answer_start": 0}]},
+        {"id": "2", "question": "q", "answers": [{"text": "b", "answer_start": 2}]},
+    ]}]}]}))
+    examples, skipped = squad.read_squad_examples(str(bad), True)
+    assert skipped == 1 and [e.qas_id for e in examples] == ["2"]
+    with pytest.raises(ValueError, match="doc_stride=200 must be between 1 and"):
+        squad_run.run(squad_options(tmp_path, doc_stride=200), tf.distribute.get_strategy())
+
+
+def test_extract_features_writes_the_original_structure(tmp_path):
+    minilm = fixture_path("minilm_ckpt")
+    source = tmp_path / "input.txt"
+    source.write_text("Who was Jim Henson ? ||| Jim Henson was a puppeteer\nHello world.\n")
+    options = extract.ExtractOptions(
+        input_file=str(source), output_file=str(tmp_path / "out.jsonl"),
+        bert_config_file=str(minilm / "bert_config.json"),
+        init_checkpoint=str(minilm / "bert_model.ckpt"), vocab_file=str(minilm / "vocab.txt"),
+        layers="-1,0", batch_size=4,
+    )
+    assert extract.run(options, tf.distribute.get_strategy()) == 2
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["linex_index"] for line in lines] == [0, 1]
+    assert [f["token"] for f in lines[1]["features"]] == ["[CLS]", "hello", "world", ".", "[SEP]"]
+    first = lines[0]["features"][0]
+    assert list(first) == ["token", "layers"] and [x["index"] for x in first["layers"]] == [-1, 0]
+    # The values are the model's, rounded to 6 decimals.
+    config = bert_tf.BertConfig.from_json_file(str(minilm / "bert_config.json"))
+    model = bert_tf.BertModel(config)
+    bert_tf.checkpoint.load_checkpoint(model, str(minilm / "bert_model.ckpt"))
+    ids = FullTokenizer(str(minilm / "vocab.txt"), True).convert_tokens_to_ids(
+        [f["token"] for f in lines[1]["features"]])
+    outputs = model({"input_ids": np.array([ids + [0] * 123]),
+                     "input_mask": np.array([[1] * 5 + [0] * 123])})
+    np.testing.assert_allclose(
+        [f["layers"][0]["values"] for f in lines[1]["features"]],
+        np.asarray(outputs["sequence_output"])[0, :5], atol=2e-5,
+    )
+    with pytest.raises(ValueError, match="layers: 6 is out of range for a model with 6 layers"):
+        extract.parse_layers("6", 6)

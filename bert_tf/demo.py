@@ -4,8 +4,11 @@ Builds a tiny BERT, writes it as a Google-layout checkpoint (`bert_config.json`,
 `vocab.txt`, `bert_model.ckpt.*`), reads it back into a fresh model, tokenizes text with
 the exact and the fast tokenizer, encodes sentence pairs and runs the model eagerly and
 compiled with XLA, then makes pretraining records from a shipped corpus exactly as the
-original `create_pretraining_data.py` would and feeds them to the model. Every stage checks
-its result and the run fails loudly if one is off.
+original `create_pretraining_data.py` would, pretrains on them with the training driver
+(`run_pretraining.py`'s job, checkpoints `model.ckpt-N` in the original layout), and
+fine-tunes a sentence-pair classifier (`run_classifier.py`'s job) on a small MRPC-format
+task it makes from the same corpus. Every stage checks its result and the run fails
+loudly if one is off.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import bert_tf
 from bert_tf import pretraining_data
 from bert_tf.features import encode_text
 from bert_tf.input_pipeline import pretraining_dataset
+from bert_tf.tasks import classifier, pretraining
 from bert_tf.tokenization import FastTokenizer, FullTokenizer
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
@@ -122,8 +126,74 @@ def main(_):
     loss = float(-tf.reduce_sum(picked * weights) / tf.reduce_sum(weights))
     check(abs(loss - np.log(config.vocab_size)) < 1.0,
           f"untrained masked-LM loss {loss:.2f} is near log(vocab) {np.log(config.vocab_size):.2f}")
-    print(f"Demo finished; checkpoint, config, vocab and records are in "
+    print("6. Pretrain on those records (run_pretraining.py's job)")
+    pretrain_dir = output_dir / "pretraining"
+    shutil.rmtree(pretrain_dir, ignore_errors=True)
+    strategy = tf.distribute.get_strategy()
+    results = pretraining.run(pretraining.PretrainingOptions(
+        bert_config_file=str(output_dir / "bert_config.json"), input_file=record_file,
+        output_dir=str(pretrain_dir), init_checkpoint=str(output_dir / "bert_model.ckpt"),
+        max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=max_predictions,
+        do_train=True, do_eval=True, train_batch_size=8, eval_batch_size=8,
+        learning_rate=2e-3, num_train_steps=40, num_warmup_steps=4,
+        save_checkpoints_steps=20, iterations_per_loop=10, max_eval_steps=4, seed=1,
+    ), strategy)
+    print(f"  {pretrain_dir / 'eval_results.txt'}:")
+    for key in sorted(results):
+        print(f"    {key} = {results[key]}")
+    check((pretrain_dir / "model.ckpt-40.index").exists(), "checkpoint model.ckpt-40 written")
+    check(results["masked_lm_loss"] < loss - 2.0,
+          f"masked-LM loss fell from {loss:.2f} to {results['masked_lm_loss']:.2f}")
+
+    print("7. Fine-tune a sentence-pair classifier (run_classifier.py's job)")
+    glue_dir = output_dir / "pair_task"
+    counts = write_pair_task(DEMO_DATA / "corpus.txt", glue_dir)
+    print(f"  MRPC-format task in {glue_dir}: {counts} (label 1: the second sentence follows "
+          f"the first)")
+    classifier_dir = output_dir / "classifier"
+    shutil.rmtree(classifier_dir, ignore_errors=True)
+    outcome = classifier.run(classifier.ClassifierOptions(
+        data_dir=str(glue_dir), bert_config_file=str(output_dir / "bert_config.json"),
+        task_name="MRPC", vocab_file=vocab_file, output_dir=str(classifier_dir),
+        init_checkpoint=str(pretrain_dir / "model.ckpt-40"), max_seq_length=FLAGS.max_seq_length,
+        do_train=True, do_eval=True, do_predict=True, train_batch_size=8,
+        learning_rate=1e-3, num_train_epochs=8.0, seed=1,
+    ), strategy)
+    for key in sorted(outcome["eval"]):
+        print(f"    {key} = {outcome['eval'][key]}")
+    predictions = (classifier_dir / "test_results.tsv").read_text().splitlines()
+    check(len(predictions) == counts["test"], f"{len(predictions)} lines of class probabilities "
+          f"in test_results.tsv")
+    check(outcome["eval"]["eval_loss"] < np.log(2) + 0.1, "dev loss is not worse than chance")
+    print(f"Demo finished; checkpoints, config, vocab, records and results are in "
           f"{os.path.abspath(output_dir)}")
+
+
+def write_pair_task(corpus: Path, directory: Path) -> dict[str, int]:
+    """An MRPC-format task from a one-sentence-per-line corpus: (sentence, next sentence)
+    pairs labelled 1 and (sentence, a sentence from elsewhere) pairs labelled 0."""
+    lines = [line.strip() for line in corpus.read_text(encoding="utf-8").splitlines()]
+    sentences = [line for line in lines if line]
+    rng = random.Random(7)
+    rows = []
+    for index in range(len(sentences) - 1):
+        rows.append(("1", sentences[index], sentences[index + 1]))
+        other = rng.choice([s for s in sentences if s not in sentences[index:index + 2]])
+        rows.append(("0", sentences[index], other))
+    rng.shuffle(rows)
+    splits = {"train": rows[: len(rows) * 3 // 4], "dev": rows[len(rows) * 3 // 4:]}
+    splits["test"] = splits["dev"]
+    directory.mkdir(parents=True, exist_ok=True)
+    header = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    for name, split in splits.items():
+        body = "".join(
+            f"{label if name != 'test' else i}\t{i}\t{i}\t{a}\t{b}\n"
+            for i, (label, a, b) in enumerate(split)
+        )
+        (directory / f"{name}.tsv").write_text(
+            (header if name != "test" else "index\t#1 ID\t#2 ID\t#1 String\t#2 String\n")
+            + body, encoding="utf-8")
+    return {name: len(split) for name, split in splits.items()}
 
 
 if __name__ == "__main__":

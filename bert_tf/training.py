@@ -122,21 +122,19 @@ def save(model, optimizer, output_dir: str, keep_checkpoint_max: int) -> str:
     prefix = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{step}")
     checkpoint_lib.save_checkpoint(model, prefix, extra_variables=training_state(model, optimizer))
     state = tf.train.get_checkpoint_state(output_dir)
-    previous = list(state.all_model_checkpoint_paths) if state else []
-    kept = [p for p in previous if os.path.basename(p) != os.path.basename(prefix)] + [prefix]
-    if keep_checkpoint_max and len(kept) > keep_checkpoint_max:
-        for old in kept[:-keep_checkpoint_max]:
-            for path in tf.io.gfile.glob(_absolute(output_dir, old) + ".*"):
+    previous = [os.path.basename(p) for p in state.all_model_checkpoint_paths] if state else []
+    names = [name for name in previous if name != os.path.basename(prefix)]
+    names.append(os.path.basename(prefix))
+    if keep_checkpoint_max and len(names) > keep_checkpoint_max:
+        for old in names[:-keep_checkpoint_max]:
+            for path in tf.io.gfile.glob(os.path.join(output_dir, old) + ".*"):
                 tf.io.gfile.remove(path)
-        kept = kept[-keep_checkpoint_max:]
-    tf.compat.v1.train.update_checkpoint_state(
-        output_dir, prefix, all_model_checkpoint_paths=kept
-    )
+        names = names[-keep_checkpoint_max:]
+    # The `checkpoint` state file that tf.train.latest_checkpoint reads (relative paths).
+    state_lines = [f'model_checkpoint_path: "{names[-1]}"']
+    state_lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    write_atomically(os.path.join(output_dir, "checkpoint"), "\n".join(state_lines) + "\n")
     return prefix
-
-
-def _absolute(directory: str, path: str) -> str:
-    return path if os.path.isabs(path) or "://" in path else os.path.join(directory, path)
 
 
 def restore_or_initialize(

@@ -12,3 +12,6 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Demo finished" in result.stdout
     assert (tmp_path / "bert_model.ckpt.index").exists()
     assert (tmp_path / "pretraining.tfrecord").stat().st_size > 0
+    assert (tmp_path / "pretraining" / "model.ckpt-40.index").exists()
+    assert "masked_lm_accuracy" in (tmp_path / "pretraining" / "eval_results.txt").read_text()
+    assert "eval_accuracy" in (tmp_path / "classifier" / "eval_results.txt").read_text()

@@ -172,3 +172,23 @@ def test_classifier_checkpoint_layout_and_bad_flags(tmp_path, tiny_config):
     with pytest.raises(glue.GlueDataError, match="no examples in the dev split"):
         run(mrpc_options(tmp_path / "o", data_dir=str(empty), do_eval=True),
             tf.distribute.get_strategy())
+
+
+@pytest.mark.slow
+def test_minilm_fine_tunes_on_real_mrpc(tmp_path):
+    """Shortened real run (CI): MiniLM real weights, MRPC train, half an epoch (57 steps of
+    32) in bf16. The dev set's majority class gives accuracy 0.684 and log loss 0.624; the
+    fine-tuned model must beat both. The full 3-epoch run (dev accuracy 0.799 here; 0.7868
+    for the original) is documented in docs/BENCHMARKS.md."""
+    minilm = fixture_path("minilm_ckpt")
+    options = ClassifierOptions(
+        data_dir=str(data_path("glue", "MRPC")), bert_config_file=str(minilm / "bert_config.json"),
+        task_name="MRPC", vocab_file=str(minilm / "vocab.txt"), output_dir=str(tmp_path),
+        init_checkpoint=str(minilm / "bert_model.ckpt"), do_train=True, do_eval=True,
+        learning_rate=5e-5, num_train_epochs=0.5, iterations_per_loop=20,
+        mixed_precision="bf16", seed=1,
+    )
+    results = run(options, tf.distribute.get_strategy())["eval"]
+    assert results["global_step"] == 57
+    assert results["eval_accuracy"] >= 0.69, results
+    assert results["eval_loss"] <= 0.60, results

@@ -49,7 +49,7 @@ class MaskedLMHead(keras.layers.Layer):
         """[B, S, H], [B, P] positions, [V, H] table -> log-probabilities [B, P, V] (float32)."""
         x = self.layer_norm(self.transform(gather_positions(sequence_output, positions)))
         table = ops.cast(word_embeddings, x.dtype)
-        logits = ops.einsum("bph,vh->bpv", x, table)
+        logits = ops.matmul(x, ops.transpose(table))  # [B, P, V]; no copy of the table
         logits = ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
         return ops.log_softmax(logits, axis=-1)
 

@@ -317,3 +317,27 @@ def test_tiny_pretraining_on_real_text_lowers_the_masked_lm_loss(tmp_path):
     assert results["global_step"] == 300 and len(losses) == 6
     assert losses[-1] < losses[0], losses  # the logged loss keeps falling after step 50
     assert results["masked_lm_loss"] < 7.0, results
+
+
+def test_fp16_loss_scaling_matches_fp32_and_lamb_runs_in_bf16(tmp_path):
+    """fp16 goes through dynamic loss scaling (clipping at the scaled norm): its 8-step
+    eval matches the original's fp32 results to float16 rounding. LAMB in bf16 trains and
+    saves its slots under the original names."""
+    expected = read_results(fixture_path("optimizer", "model_ckpt_step8", "eval_results.txt"))
+    run_script(["run_pretraining.py", "--do_train", "--do_eval", "--deterministic",
+                "--mixed_precision=fp16",
+                *fixture_flags(tmp_path / "fp16", save_checkpoints_steps=8,
+                               iterations_per_loop=4)])
+    found = read_results(tmp_path / "fp16" / "eval_results.txt")
+    for key in ("loss", "masked_lm_loss", "next_sentence_loss"):
+        assert found[key] == pytest.approx(expected[key], abs=2e-3), key
+
+    run_script(["run_pretraining.py", "--do_train", "--deterministic", "--mixed_precision=bf16",
+                "--optimizer=lamb",
+                *fixture_flags(tmp_path / "lamb", learning_rate=1e-2, save_checkpoints_steps=8,
+                               iterations_per_loop=1)])
+    losses = event_scalars(tmp_path / "lamb")
+    assert len(losses) == 8 and losses[-1] < losses[0] - 0.1, losses
+    reader = tf.train.load_checkpoint(str(tmp_path / "lamb" / "model.ckpt-8"))
+    names = reader.get_variable_to_shape_map()
+    assert "bert/pooler/dense/kernel/adam_m" in names and names["global_step"] == []

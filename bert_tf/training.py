@@ -367,14 +367,24 @@ def predict(
     """Yields `predict_fn(model outputs, batch)` per global batch as numpy arrays (replicas'
     rows concatenated in replica order), until the dataset ends. Streams: nothing is held
     beyond one batch."""
+    if strategy.num_replicas_in_sync != len(strategy.extended.worker_devices):
+        raise ValueError(
+            "prediction and GLUE/SQuAD evaluation gather every replica's rows on this process, "
+            "so they need all replicas on one machine (one_device, mirrored or tpu); run them "
+            "without multi_worker"
+        )
     predict_step, _ = make_predict_function(strategy, model, predict_fn, jit_compile)
     dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, 0))
     iterator = iter(dataset)
-    while True:
+    started = time.time()
+    for index in _steps(None):
         try:
             outputs = predict_step(iterator)
         except (StopIteration, tf.errors.OutOfRangeError):
             return
+        if (index + 1) % 100 == 0:
+            logging.info("predict batch %d  %.1f batches/s", index + 1,
+                         (index + 1) / (time.time() - started))
         yield {
             name: np.concatenate(
                 [np.asarray(part) for part in strategy.experimental_local_results(value)]

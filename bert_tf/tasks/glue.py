@@ -173,7 +173,7 @@ def read_examples(task: Task, data_dir: str, split: str) -> list[InputExample]:
     for index, row in enumerate(rows):
         if columns.header and index == 0:
             continue
-        if task.language and split != "train" and row[0] != task.language:
+        if task.language and split != "train" and row and row[0] != task.language:
             continue
         where = f"{path}:{index + 1}"
         if len(row) < needed:

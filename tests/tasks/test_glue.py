@@ -192,3 +192,32 @@ def test_minilm_fine_tunes_on_real_mrpc(tmp_path):
     assert results["global_step"] == 57
     assert results["eval_accuracy"] >= 0.69, results
     assert results["eval_loss"] <= 0.60, results
+
+
+def test_mnli_and_xnli_file_formats(tmp_path):
+    """The original's MNLI (text in columns 8 and 9, label last; matched and mismatched dev)
+    and XNLI (MultiNLI's translated train with 'contradictory'; dev filtered by language)."""
+    mnli_row = ["0", "1", "2", "g", "p1", "p2", "p3", "p4", "A man eats.", "Someone eats.",
+                "x", "entailment"]
+    header = "\t".join(f"c{i}" for i in range(12)) + "\n"
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        (tmp_path / name).write_text(header + "\t".join(mnli_row) + "\n")
+    mnli = glue.get_task("MNLI")
+    matched = glue.read_examples(mnli, str(tmp_path), "dev")
+    mismatched = glue.read_examples(mnli, str(tmp_path), "dev_mismatched")
+    assert matched[0].text_a == "A man eats." and mismatched[0].label == "entailment"
+
+    (tmp_path / "multinli").mkdir()
+    (tmp_path / "multinli" / "multinli.train.zh.tsv").write_text(
+        "premise\thypo\tlabel\n他在吃饭。\t有人在吃。\tcontradictory\n", encoding="utf-8")
+    dev_header = "language\tgold_label\t" + "\t".join(f"c{i}" for i in range(2, 8)) + "\n"
+    rows = [["zh", "neutral", "", "", "", "", "句子一", "句子二"],
+            ["de", "neutral", "", "", "", "", "Satz eins", "Satz zwei"]]
+    (tmp_path / "xnli.dev.tsv").write_text(
+        dev_header + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    xnli = glue.get_task("XNLI")
+    assert glue.read_examples(xnli, str(tmp_path), "train")[0].label == "contradiction"
+    dev = glue.read_examples(xnli, str(tmp_path), "dev")
+    assert [(e.text_a, e.label) for e in dev] == [("句子一", "neutral")]
+    german = glue.read_examples(glue.get_task("xnli", "de"), str(tmp_path), "dev")
+    assert [e.text_a for e in german] == ["Satz eins"]

@@ -84,12 +84,65 @@ def main() -> None:
         results[label] = batch_size * args.steps / (time.perf_counter() - start)
         print(f"{label:18s} {results[label]:7.2f} seq/s", flush=True)
 
+    keras_hub_rate = keras_hub_step_rate(config, batch, args.steps)
+    if keras_hub_rate:
+        results["keras-hub fp32"] = keras_hub_rate
+        print(f"{'keras-hub fp32':18s} {keras_hub_rate:7.2f} seq/s  (side by side; ours fp32 "
+              f"x{results['fp32 tf.function'] / keras_hub_rate:.2f}, best "
+              f"x{max(results.values()) / keras_hub_rate:.2f})", flush=True)
+
     print(f"\n{args.shape}: batch {batch_size}, seq {args.seq}; ratios of the best mode "
           f"({max(results, key=results.get)}) and fp32 tf.function to the references:")
     best = max(results.values())
     for name, value in REFERENCE[args.shape].items():
         print(f"  {name:28s} {value:6.2f} seq/s  best x{best / value:.2f}  "
               f"fp32 x{results['fp32 tf.function'] / value:.2f}")
+
+
+def keras_hub_step_rate(config, batch: dict, steps: int) -> float | None:
+    """The same step with keras-hub's BertBackbone + MaskedLMHead + an NSP dense layer and
+    Keras AdamW (clip 1.0), fp32, in a tf.function; None when keras-hub is not installed."""
+    try:
+        import keras_hub
+    except ImportError:
+        print("keras-hub not installed (pip install -e '.[bench]'): no side-by-side peer")
+        return None
+    import keras
+    import tensorflow as tf
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, max_sequence_length=512,
+    )
+    mlm = keras_hub.layers.MaskedLMHead(token_embedding=backbone.token_embedding,
+                                        intermediate_activation="gelu")
+    nsp = keras.layers.Dense(2)
+    optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01, global_clipnorm=1.0)
+    inputs = {"token_ids": batch["input_ids"], "padding_mask": batch["input_mask"],
+              "segment_ids": batch["segment_ids"]}
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            outputs = backbone(inputs, training=True)
+            logits = mlm(outputs["sequence_output"], mask_positions=batch["masked_lm_positions"])
+            loss = cross_entropy(batch["masked_lm_ids"], logits,
+                                 sample_weight=batch["masked_lm_weights"])
+            loss += cross_entropy(batch["next_sentence_labels"],
+                                  nsp(outputs["pooled_output"]))
+        variables = backbone.trainable_variables + mlm.trainable_variables + (
+            nsp.trainable_variables)
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    for _ in range(2):
+        float(step())
+    start = time.perf_counter()
+    for _ in range(steps):
+        float(step())
+    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,8 @@ def _reader(prefix: str):
         raise CheckpointError(f"{prefix}: cannot read the checkpoint: {error}") from None
 
 
-def _is_training_state(name: str) -> bool:
+def is_training_state(name: str) -> bool:
+    """`global_step`, optimizer slots and dropout seed states: what training adds."""
     return name == GLOBAL_STEP or name.endswith(TRAINING_STATE_SUFFIXES)
 
 
@@ -148,8 +149,8 @@ def load_checkpoint(
         checkpoint=prefix,
         loaded=matched,
         missing=sorted(name for name in targets if name not in shapes),
-        unexpected=[name for name in leftover if not _is_training_state(name)],
-        ignored=[name for name in leftover if _is_training_state(name)],
+        unexpected=[name for name in leftover if not is_training_state(name)],
+        ignored=[name for name in leftover if is_training_state(name)],
     )
     logging.info("%s", report)
     return report
@@ -174,7 +175,14 @@ def save_checkpoint(
         tensors[name] = value
     if global_step is not None:
         tensors[GLOBAL_STEP] = np.int64(global_step)
+    return save_tensors(prefix, tensors)
 
+
+def save_tensors(
+    prefix: str, tensors: Mapping[str, keras.Variable | tf.Variable | np.ndarray]
+) -> str:
+    """Writes name -> tensor as a TF1 checkpoint bundle at `prefix`, atomically: under a
+    temporary prefix first, then renamed, data file before index. Returns `prefix`."""
     directory = os.path.dirname(prefix)
     if directory:
         tf.io.gfile.makedirs(directory)

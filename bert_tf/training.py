@@ -357,6 +357,13 @@ def make_predict_function(strategy, model, predict_fn, jit_compile: bool = False
     return predict_step, replica_predict
 
 
+def _num_workers(strategy: tf.distribute.Strategy) -> int:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
 def predict(
     strategy: tf.distribute.Strategy,
     model: keras.Model,
@@ -367,7 +374,7 @@ def predict(
     """Yields `predict_fn(model outputs, batch)` per global batch as numpy arrays (replicas'
     rows concatenated in replica order), until the dataset ends. Streams: nothing is held
     beyond one batch."""
-    if strategy.num_replicas_in_sync != len(strategy.extended.worker_devices):
+    if _num_workers(strategy) > 1:
         raise ValueError(
             "prediction and GLUE/SQuAD evaluation gather every replica's rows on this process, "
             "so they need all replicas on one machine (one_device, mirrored or tpu); run them "

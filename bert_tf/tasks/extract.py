@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +20,7 @@ import tensorflow as tf
 from bert_tf import training
 from bert_tf.checkpoint import load_checkpoint
 from bert_tf.config import BertConfig
-from bert_tf.features import encode_text
+from bert_tf.features import EncodedInput, encode_text
 from bert_tf.input_pipeline import in_order_batches
 from bert_tf.modeling import BertModel
 from bert_tf.tokenization import FullTokenizer, convert_to_unicode
@@ -85,11 +86,26 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
         model = BertModel(config)
     load_checkpoint(model, options.init_checkpoint)
 
+    temporary = f"{options.output_file}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as writer:
+        for line in json_lines(strategy, model, encoded, layer_indexes, options.batch_size,
+                               options.jit_compile):
+            writer.write(line + "\n")
+    tf.io.gfile.rename(temporary, options.output_file, overwrite=True)
+    return len(encoded)
+
+
+def json_lines(
+    strategy: tf.distribute.Strategy, model: BertModel, encoded: list[EncodedInput],
+    layer_indexes: list[int], batch_size: int, jit_compile: bool = False,
+) -> Iterator[str]:
+    """One JSON line per input, in input order (the original's structure)."""
     count = len(encoded)
-    padded = -(-count // options.batch_size) * options.batch_size
+    padded = -(-count // batch_size) * batch_size
+    length = len(encoded[0].input_ids)
     arrays = {
         "unique_ids": np.arange(padded, dtype=np.int32),
-        **{name: np.zeros((padded, options.max_seq_length), np.int32)
+        **{name: np.zeros((padded, length), np.int32)
            for name in ("input_ids", "input_mask", "segment_ids")},
     }
     for row, item in enumerate(encoded):
@@ -99,31 +115,23 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
 
     def dataset_fn(context, _):
         dataset = tf.data.Dataset.from_tensor_slices(arrays)
-        per_replica = context.get_per_replica_batch_size(options.batch_size)
-        return in_order_batches(dataset, per_replica, context)
+        return in_order_batches(dataset, context.get_per_replica_batch_size(batch_size), context)
 
     def predict_fn(outputs, batch):
         layers = outputs["encoder_outputs"]
         return {"unique_ids": batch["unique_ids"],
                 **{f"layer_output_{j}": layers[i] for j, i in enumerate(layer_indexes)}}
 
-    temporary = f"{options.output_file}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as writer:
-        for batch in training.predict(strategy, model, predict_fn, dataset_fn,
-                                      options.jit_compile):
-            for row, unique_id in enumerate(batch["unique_ids"]):
-                if unique_id >= count:
-                    continue
-                tokens = encoded[unique_id].tokens
-                features = [
-                    {"token": token, "layers": [
-                        {"index": index,
-                         "values": [round(float(x), 6) for x in batch[f"layer_output_{j}"][row, i]]}
-                        for j, index in enumerate(layer_indexes)
-                    ]}
-                    for i, token in enumerate(tokens)
-                ]
-                writer.write(json.dumps({"linex_index": int(unique_id), "features": features})
-                             + "\n")
-    tf.io.gfile.rename(temporary, options.output_file, overwrite=True)
-    return count
+    for batch in training.predict(strategy, model, predict_fn, dataset_fn, jit_compile):
+        for row, unique_id in enumerate(batch["unique_ids"]):
+            if unique_id >= count:
+                continue
+            features = [
+                {"token": token, "layers": [
+                    {"index": index,
+                     "values": [round(float(x), 6) for x in batch[f"layer_output_{j}"][row, i]]}
+                    for j, index in enumerate(layer_indexes)
+                ]}
+                for i, token in enumerate(encoded[unique_id].tokens)
+            ]
+            yield json.dumps({"linex_index": int(unique_id), "features": features})

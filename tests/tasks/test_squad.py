@@ -194,3 +194,75 @@ def test_extract_features_writes_the_original_structure(tmp_path):
     )
     with pytest.raises(ValueError, match="layers: 6 is out of range for a model with 6 layers"):
         extract.parse_layers("6", 6)
+
+
+def test_extract_features_values_equal_the_original_layers():
+    """The fixture's 8 inputs (masks applied) through extract's JSON path: every printed
+    value equals the original's all_encoder_layers to the hidden-state tolerance."""
+    from bert_tf.features import EncodedInput
+
+    minilm = fixture_path("minilm_ckpt")
+    reference = np.load(fixture_path("reference_public.npz"))
+    config = bert_tf.BertConfig.from_json_file(str(minilm / "bert_config.json"))
+    model = bert_tf.BertModel(config)
+    bert_tf.checkpoint.load_checkpoint(model, str(minilm / "bert_model.ckpt"))
+    inverse = {i: t for t, i in FullTokenizer(str(minilm / "vocab.txt"), True).vocab.items()}
+    encoded = []
+    for ids, mask, segments in zip(reference["input_ids"], reference["input_mask"],
+                                   reference["segment_ids"], strict=True):
+        tokens = [inverse[int(i)] for i, m in zip(ids, mask, strict=True) if m]
+        encoded.append(EncodedInput(tokens, list(ids), list(mask), list(segments)))
+    layers = [-1, -2, 0]
+    lines = [json.loads(line) for line in extract.json_lines(
+        tf.distribute.get_strategy(), model, encoded, layers, batch_size=4)]
+    assert [line["linex_index"] for line in lines] == list(range(8))
+    worst = 0.0
+    for example, line in enumerate(lines):
+        for position, feature in enumerate(line["features"]):
+            for entry in feature["layers"]:
+                expected = reference["all_encoder_layers"][entry["index"], example, position]
+                worst = max(worst, float(np.abs(np.array(entry["values"]) - expected).max()))
+    assert worst < 1e-4, worst
+
+
+def _hand_built(starts: dict[int, float], ends: dict[int, float], null: float = -5.0):
+    """One example, one window, logits set by hand ({token index: logit})."""
+    example = squad.SquadExample("q1", "who?", ["The", "Normans", "came", "in", "911."])
+    [feature] = squad.convert_examples_to_features([example], tokenizer(), 16, 8, 4, False)
+    start, end = [-10.0] * 16, [-10.0] * 16
+    start[0] = end[0] = null
+    for index, logit in starts.items():
+        start[index] = logit
+    for index, logit in ends.items():
+        end[index] = logit
+    return example, feature, {feature.unique_id: squad.RawResult(feature.unique_id, start, end)}
+
+
+def test_postprocessing_on_hand_built_logits():
+    example, feature, results = _hand_built({5: 3.0, 8: 1.0}, {6: 3.0, 8: 1.0})
+    assert feature.tokens[4:11] == ["the", "norman", "##s", "came", "in", "911", "."]
+    predictions, nbest, null_odds = squad.postprocess(
+        [example], [feature], results, n_best_size=3, max_answer_length=4, do_lower_case=True
+    )
+    # Best span "norman ##s" (3 + 3) -> the context's own casing; an end before its start
+    # ((8, 6)) is never a candidate.
+    assert predictions == {"q1": "Normans"} and null_odds == {}
+    assert [e["text"] for e in nbest["q1"]] == ["Normans", "Normans came in", "in"]
+    assert [e["probability"] for e in nbest["q1"]] == pytest.approx(
+        list(np.exp([6.0, 4.0, 2.0]) / np.exp([6.0, 4.0, 2.0]).sum()))
+    # "911 ." is mapped back onto "911." without its period, as get_final_text does.
+    example, feature, results = _hand_built({9: 4.0}, {9: 4.0})
+    predictions, _, _ = squad.postprocess([example], [feature], results, 3, 4, True)
+    assert predictions["q1"] == "911"
+    # v2.0: the null score (6) beats the best span (2) by more than the threshold -> "".
+    example, feature, results = _hand_built({5: 1.0}, {6: 1.0}, null=3.0)
+    predictions, nbest, null_odds = squad.postprocess(
+        [example], [feature], results, 3, 4, True, version_2_with_negative=True,
+        null_score_diff_threshold=0.0)
+    assert predictions["q1"] == "" and null_odds["q1"] == pytest.approx(4.0)
+    assert nbest["q1"][0]["text"] == ""
+    predictions, _, _ = squad.postprocess(
+        [example], [feature], results, 3, 4, True, version_2_with_negative=True,
+        null_score_diff_threshold=5.0)
+    assert predictions["q1"] == "Normans"
+    assert squad.best_indexes([1.0, 3.0, 3.0, 2.0], 3) == [1, 2, 3]  # ties: lower index first

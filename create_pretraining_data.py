@@ -8,6 +8,7 @@
 Flags, defaults and output bytes are the original's (see bert_tf/pretraining_data.py).
 """
 
+import os
 import random
 import sys
 import time
@@ -51,31 +52,43 @@ def run():
     pretraining_data.validate_flags(
         FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, FLAGS.masked_lm_prob
     )
+    output_files = FLAGS.output_file.split(",")
+    pretraining_data.check_writable(output_files)
     tokenizer = FullTokenizer(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
     input_files = pretraining_data.expand_input_files(FLAGS.input_file)
     print(f"*** Reading from {len(input_files)} input files ***")
     documents, skipped = pretraining_data.read_documents(
         input_files, tokenizer, skip_invalid_utf8=FLAGS.skip_invalid_utf8
     )
+    megabytes = sum(os.path.getsize(f) for f in input_files if os.path.exists(f)) / 1e6
+    seconds = time.perf_counter() - start
+    print(f"Read {len(documents)} documents ({megabytes:.2f} MB, {megabytes / seconds:.2f} MB/s); "
+          f"skipped {skipped} invalid UTF-8 lines", flush=True)
     instances = pretraining_data.create_training_instances(
         documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
         FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
         random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
     )
-    output_files = FLAGS.output_file.split(",")
+    print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s", flush=True)
+
+    def progress(written: int) -> None:
+        elapsed = time.perf_counter() - start
+        print(f"  {written}/{len(instances)} instances written, {len(documents)} documents, "
+              f"{megabytes / elapsed:.2f} MB/s of input overall", flush=True)
+
     counts = pretraining_data.write_instances(
-        instances, tokenizer, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, output_files
+        instances, tokenizer, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, output_files,
+        progress,
     )
     seconds = time.perf_counter() - start
     tokens = sum(len(i.tokens) for i in instances)
     masked = sum(len(i.masked_lm_positions) for i in instances)
-    print(f"Read {len(documents)} documents; skipped {skipped} invalid UTF-8 lines")
     for path, count in zip(output_files, counts, strict=True):
         print(f"Wrote {count} instances to {path}")
     if instances:
         print(
-            f"Total {len(instances)} instances in {seconds:.1f} s; mean tokens "
-            f"{tokens / len(instances):.1f}, masked tokens {masked} "
+            f"Total {len(instances)} instances in {seconds:.1f} s ({megabytes / seconds:.2f} "
+            f"MB/s); mean tokens {tokens / len(instances):.1f}, masked tokens {masked} "
             f"({masked / len(instances):.1f} per instance)"
         )
 

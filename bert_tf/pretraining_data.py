@@ -20,7 +20,7 @@ import os
 import random
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -346,11 +346,13 @@ def write_instances(
     max_seq_length: int,
     max_predictions_per_seq: int,
     output_files: Sequence[str],
+    progress: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Writes instances round-robin across `output_files`; returns the count per file.
 
     Each file is written under a temporary name beside it and renamed when all are done,
-    so an interrupted run leaves no partial output.
+    so an interrupted run leaves no partial output. `progress(n)` is called every 10,000
+    instances written.
     """
     temporary = [f"{path}.tmp-{uuid.uuid4().hex}" for path in output_files]
     counts = [0] * len(output_files)
@@ -367,6 +369,8 @@ def write_instances(
                 instance_to_example(instance, tokenizer, max_seq_length, max_predictions_per_seq)
             )
             counts[shard] += 1
+            if progress and (index + 1) % 10000 == 0:
+                progress(index + 1)
         for writer in writers:
             writer.close()
         for path, final in zip(temporary, output_files, strict=True):
@@ -379,6 +383,23 @@ def write_instances(
                 tf.io.gfile.remove(path)
         raise
     return counts
+
+
+def check_writable(output_files: Sequence[str]) -> None:
+    """Fails early, before any work, when an output file cannot be created: makes its
+    directory, then creates and removes a temporary file beside it."""
+    for path in output_files:
+        probe = f"{path}.tmp-{uuid.uuid4().hex}"
+        try:
+            directory = os.path.dirname(path)
+            if directory:
+                tf.io.gfile.makedirs(directory)
+            with tf.io.gfile.GFile(probe, "wb") as handle:
+                handle.write(b"")
+            tf.io.gfile.remove(probe)
+        except (tf.errors.OpError, OSError) as error:
+            reason = getattr(error, "message", None) or str(error)
+            raise PretrainingDataError(f"output_file: cannot write {path}: {reason}") from None
 
 
 def validate_flags(max_seq_length: int, max_predictions_per_seq: int, masked_lm_prob: float,

@@ -63,6 +63,7 @@ def test_script_with_original_flags_is_byte_identical(tmp_path):
     assert sha256(out) == flags["sha256"]
     assert f"Wrote 60 instances to {out}" in result.stdout
     assert "mean tokens" in result.stdout
+    assert "documents (" in result.stdout and "MB/s" in result.stdout  # the progress lines
 
 
 @pytest.mark.slow
@@ -144,6 +145,22 @@ def test_failed_write_leaves_no_output(tmp_path):
     with pytest.raises(KeyError):
         pd.write_instances([instance], tokenizer(), 8, 2, [str(out)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    out = blocker / "out.tfrecord"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "create_pretraining_data.py"),
+         f"--input_file={fixture_path('pretrain_public', 'sample_text.txt')}",
+         f"--output_file={tmp_path / 'ok.tfrecord'},{out}",
+         f"--vocab_file={fixture_path('minilm_ckpt', 'vocab.txt')}"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"output_file: cannot write {out}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing half-written
 
 
 def test_script_reports_empty_input(tmp_path):

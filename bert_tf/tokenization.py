@@ -319,6 +319,11 @@ class FastTokenizer:
             unknown_token="[UNK]",
         )
 
+    @property
+    def table(self) -> tf.lookup.StaticVocabularyTable:
+        """The word-piece -> id lookup table (a resource a SavedModel must track)."""
+        return self._table
+
     def normalize(self, texts: tf.Tensor) -> tf.Tensor:
         """[N] UTF-8 strings -> [N] strings cleaned (and lower-cased) as the original does."""
         texts = tf.strings.regex_replace(texts, _DELETED_CHARS, "")

@@ -9,7 +9,8 @@ Additions (defaults keep the original's behaviour):
 - `mixed_precision` ("" | bf16 | fp16, the latter with dynamic loss scaling);
 - `jit_compile` (XLA-compile every train/eval/predict step);
 - `deterministic` (records in file order, seeded, deterministic TF ops) and `seed`;
-- `keep_checkpoint_max` (how many `model.ckpt-N` to keep; 0 keeps all).
+- `keep_checkpoint_max` (how many `model.ckpt-N` to keep; 0 keeps all);
+- `gradient_accumulation_steps` (the same update from slices of each replica's batch).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def define_run_flags() -> None:
                       "fix seeds and make TF ops deterministic.")
     flags.DEFINE_integer("seed", None, "Random seed (Python, NumPy, TF, Keras, tf.data).")
     flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints to keep (0: all).")
+    flags.DEFINE_integer("gradient_accumulation_steps", 1, "Split each replica's batch into "
+                         "this many slices and apply their summed gradient (same update, "
+                         "less memory).")
 
 
 def strategy_from_flags(values: flags.FlagValues):

@@ -50,6 +50,9 @@ class RunConfig:
     keep_checkpoint_max: int = 5
     clip_norm: float = 1.0
     jit_compile: bool = False
+    # Split each replica's batch into this many slices, one forward/backward each, and
+    # apply their summed gradient: large batches on small memory, the same update.
+    gradient_accumulation_steps: int = 1
 
 
 MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -81,12 +84,13 @@ def set_determinism(deterministic: bool, seed: int | None) -> None:
         keras.utils.set_random_seed(seed)
 
 
-def check_batch_size(flag: str, batch_size: int, num_replicas: int) -> None:
-    """The global batch must split evenly over the replicas."""
-    if batch_size <= 0 or batch_size % num_replicas:
+def check_batch_size(flag: str, batch_size: int, parts: int) -> None:
+    """The global batch must split evenly over the replicas (times the accumulation
+    slices, for training)."""
+    if batch_size <= 0 or batch_size % parts:
         raise ValueError(
             f"{flag}={batch_size} must be a positive multiple of the number of replicas "
-            f"({num_replicas})"
+            f"times gradient_accumulation_steps ({parts})"
         )
 
 
@@ -189,21 +193,40 @@ def make_train_function(strategy, model, optimizer, task, run_config: RunConfig)
             scaled_loss = optimizer.scale_loss(loss)
         return loss, tape.gradient(scaled_loss, variables)
 
+    def accumulated_gradients(batch, normalizers):
+        """forward_backward over `gradient_accumulation_steps` slices of the batch, summed.
+        The losses are local sums over global normalizers, so the sum over slices is
+        exactly the whole batch's loss and gradient, with one slice's activations."""
+        # Variables the loss does not use (the pooler, for SQuAD) get no gradient and no
+        # update, as in the original. Gathers (token types) give IndexedSlices; the
+        # original's one-hot lookups give dense gradients, and its global norm is the dense
+        # one: densify before summing and norms.
+        slices = run_config.gradient_accumulation_steps
+        size = tf.shape(batch["input_ids"])[0] // slices
+
+        def part(index):
+            return {name: value[index * size:(index + 1) * size] for name, value in batch.items()}
+
+        loss, gradients = forward_backward(part(0) if slices > 1 else batch, normalizers)
+        used = [i for i, g in enumerate(gradients) if g is not None]
+        gradients = [tf.convert_to_tensor(gradients[i]) for i in used]
+        for index in tf.range(1, slices):
+            slice_loss, slice_gradients = forward_backward(part(index), normalizers)
+            loss += slice_loss
+            gradients = [g + tf.convert_to_tensor(slice_gradients[i])
+                         for g, i in zip(gradients, used, strict=True)]
+        return loss, gradients, [variables[i] for i in used]
+
     def replica_step(batch):
         normalizers = _replica_sum(task.normalizers(batch))
-        loss, gradients = forward_backward(batch, normalizers)
-        # Variables the loss does not use (the pooler, for SQuAD) get no gradient and no
-        # update, as in the original.
-        used = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
-        # Gathers (token types) give IndexedSlices; the original's one-hot lookups give dense
-        # gradients, and its global norm is the dense one. Densify before summing and norms.
-        gradients = _replica_sum([tf.convert_to_tensor(g) for g, _ in used])
+        loss, gradients, used = accumulated_gradients(batch, normalizers)
+        gradients = _replica_sum(gradients)
         # Under loss scaling the gradients are scaled: clip at the scaled norm, and the
         # LossScaleOptimizer divides the scale out.
         clip_norm = run_config.clip_norm * getattr(optimizer, "dynamic_scale", 1.0)
         gradients, _ = clip_by_global_norm(gradients, clip_norm)
         learning_rate = optimizer.learning_rate
-        optimizer.apply(gradients, [v for _, v in used])
+        optimizer.apply(gradients, used)
         return _replica_sum(loss), learning_rate
 
     @tf.function

@@ -341,3 +341,21 @@ def test_fp16_loss_scaling_matches_fp32_and_lamb_runs_in_bf16(tmp_path):
     reader = tf.train.load_checkpoint(str(tmp_path / "lamb" / "model.ckpt-8"))
     names = reader.get_variable_to_shape_map()
     assert "bert/pooler/dense/kernel/adam_m" in names and names["global_step"] == []
+
+
+def test_gradient_accumulation_gives_the_same_update(tmp_path):
+    """--gradient_accumulation_steps=4: each batch of 8 runs as 4 slices of 2, and the 8
+    steps still land on the original's checkpoint and eval results."""
+    run_script(["run_pretraining.py", "--do_train", "--do_eval", "--deterministic",
+                "--gradient_accumulation_steps=4",
+                *fixture_flags(tmp_path, save_checkpoints_steps=8, iterations_per_loop=4)])
+    expected = read_results(fixture_path("optimizer", "model_ckpt_step8", "eval_results.txt"))
+    found = read_results(tmp_path / "eval_results.txt")
+    for key in expected:
+        assert found[key] == pytest.approx(expected[key], abs=1e-5), key
+    original = tf.train.load_checkpoint(
+        str(fixture_path("optimizer", "model_ckpt_step8") / "model.ckpt-8"))
+    ours = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-8"))
+    for name in original.get_variable_to_shape_map():
+        np.testing.assert_allclose(ours.get_tensor(name), original.get_tensor(name),
+                                   atol=1e-5, rtol=0, err_msg=name)

@@ -118,6 +118,7 @@ class PretrainingOptions:
     deterministic: bool = False
     seed: int | None = None
     keep_checkpoint_max: int = 5
+    gradient_accumulation_steps: int = 1
 
 
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
@@ -129,7 +130,8 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
     training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
     training.set_determinism(options.deterministic, options.seed)
     replicas = strategy.num_replicas_in_sync
-    training.check_batch_size("train_batch_size", options.train_batch_size, replicas)
+    training.check_batch_size("train_batch_size", options.train_batch_size,
+                              replicas * options.gradient_accumulation_steps)
     training.check_batch_size("eval_batch_size", options.eval_batch_size, replicas)
 
     with strategy.scope():
@@ -147,6 +149,7 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
         num_train_steps=options.num_train_steps,
         save_checkpoints_steps=options.save_checkpoints_steps,
         steps_per_execution=options.iterations_per_loop,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
         keep_checkpoint_max=options.keep_checkpoint_max,
         jit_compile=options.jit_compile,
     )

@@ -59,6 +59,7 @@ class SquadOptions:
     deterministic: bool = False
     seed: int | None = None
     keep_checkpoint_max: int = 5
+    gradient_accumulation_steps: int = 1
 
 
 def validate(options: SquadOptions, config: BertConfig) -> None:
@@ -97,7 +98,9 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
     training.set_determinism(options.deterministic, options.seed)
     for flag in ("train_batch_size", "predict_batch_size"):
-        training.check_batch_size(flag, getattr(options, flag), strategy.num_replicas_in_sync)
+        slices = options.gradient_accumulation_steps if flag == "train_batch_size" else 1
+        training.check_batch_size(flag, getattr(options, flag),
+                                  strategy.num_replicas_in_sync * slices)
     tf.io.gfile.makedirs(options.output_dir)
     v2 = options.version_2_with_negative
 
@@ -143,6 +146,7 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
             output_dir=options.output_dir, num_train_steps=num_train_steps,
             save_checkpoints_steps=options.save_checkpoints_steps,
             steps_per_execution=options.iterations_per_loop,
+            gradient_accumulation_steps=options.gradient_accumulation_steps,
             keep_checkpoint_max=options.keep_checkpoint_max, jit_compile=options.jit_compile,
         )
         training.train(

@@ -33,6 +33,11 @@ flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
 flags.DEFINE_float(
     "short_seq_prob", 0.1, "Probability of creating sequences shorter than the maximum length."
 )
+flags.DEFINE_enum(
+    "masking", "static", ["static", "dynamic"],
+    "static: the original's masks, written into the records. dynamic (RoBERTa): unmasked "
+    "records; run_pretraining.py --dynamic_masking draws a fresh mask each time one is read.",
+)
 flags.DEFINE_bool(
     "skip_invalid_utf8", False,
     "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
@@ -68,6 +73,7 @@ def run():
         documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
         FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
         random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
+        mask=FLAGS.masking == "static",
     )
     print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s", flush=True)
 

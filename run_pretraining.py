@@ -35,6 +35,11 @@ flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
 flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamWeightDecay (original) or LAMB.")
+flags.DEFINE_bool("dynamic_masking", False, "RoBERTa: draw a fresh mask each time a record "
+                  "is read (records from create_pretraining_data.py --masking=dynamic).")
+flags.DEFINE_string("vocab_file", None, "With dynamic_masking: the vocabulary of the records.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "With dynamic_masking: the masking rate.")
+flags.DEFINE_bool("do_whole_word_mask", False, "With dynamic_masking: mask whole words.")
 run_flags.define_run_flags()
 FLAGS = flags.FLAGS
 

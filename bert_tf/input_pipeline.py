@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from bert_tf.masking import DynamicMasking, mask_batch
+
 
 def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> dict:
     """The feature spec of a pretraining record (create_pretraining_data.py output)."""
@@ -127,6 +129,7 @@ def pretraining_dataset(
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     start_step: int = 0,
+    masking: DynamicMasking | None = None,
 ) -> tf.data.Dataset:
     """Batches of pretraining features from a glob (or comma-separated globs) of files.
 
@@ -138,7 +141,8 @@ def pretraining_dataset(
     records come in file order, repeated, and batches are dealt to the input pipelines in
     turn, so N replicas see together exactly the batches one device would; `start_step`
     skips the batches of the steps a resumed run already took. Batches always have exactly
-    their size (drop_remainder), as TPUs and XLA need.
+    their size (drop_remainder), as TPUs and XLA need. With `masking`, every batch read gets
+    a fresh dynamic mask (records written with `--masking=dynamic` carry none).
     """
     files = expand_patterns(input_patterns)
     features = pretraining_features(max_seq_length, max_predictions_per_seq)
@@ -157,11 +161,20 @@ def pretraining_dataset(
     def parse(records):
         return decode_record(records, features)
 
+    def parse_and_mask(index, records):
+        return mask_batch(parse(records), index, masking)
+
     if not (is_training and shuffle):
         dataset = tf.data.TFRecordDataset(files).repeat()
-        return in_order_batches(dataset, per_replica, context, start_step).map(
-            parse, num_parallel_calls=tf.data.AUTOTUNE
-        ).prefetch(tf.data.AUTOTUNE)
+        if masking is None:
+            return in_order_batches(dataset, per_replica, context, start_step).map(
+                parse, num_parallel_calls=tf.data.AUTOTUNE
+            ).prefetch(tf.data.AUTOTUNE)
+        # Batches are numbered before skipping and sharding: each gets its own mask.
+        numbered = dataset.batch(per_replica, drop_remainder=True).enumerate()
+        numbered = numbered.map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE)
+        return in_order_batches(numbered.unbatch(), per_replica, context, start_step).prefetch(
+            tf.data.AUTOTUNE)
 
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     if seed is not None:
@@ -179,4 +192,9 @@ def pretraining_dataset(
         dataset = dataset.shard(pipelines, pipeline_id)
     dataset = dataset.shuffle(100, seed=seed)
     dataset = dataset.batch(per_replica, drop_remainder=True)
-    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if masking is not None:
+        dataset = dataset.enumerate(start=start_step).map(
+            parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

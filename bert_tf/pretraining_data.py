@@ -109,8 +109,10 @@ def create_training_instances(
     max_predictions_per_seq: int,
     rng: random.Random,
     do_whole_word_mask: bool = False,
+    mask: bool = True,
 ) -> list[TrainingInstance]:
-    """All instances of `dupe_factor` passes over the shuffled documents, shuffled."""
+    """All instances of `dupe_factor` passes over the shuffled documents, shuffled. With
+    `mask=False` (dynamic masking) instances carry no masked-LM predictions."""
     rng.shuffle(documents)
     instances = []
     for _ in range(dupe_factor):
@@ -119,7 +121,7 @@ def create_training_instances(
                 create_instances_from_document(
                     documents, document_index, max_seq_length, short_seq_prob,
                     masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask,
+                    do_whole_word_mask, mask,
                 )
             )
     rng.shuffle(instances)
@@ -136,6 +138,7 @@ def create_instances_from_document(
     vocab_words: list[str],
     rng: random.Random,
     do_whole_word_mask: bool = False,
+    mask: bool = True,
 ) -> list[TrainingInstance]:
     """Packs one document's sentences into pairs (A, B) as the original does.
 
@@ -185,10 +188,13 @@ def create_instances_from_document(
             truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
             segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-            tokens, positions, labels = create_masked_lm_predictions(
-                tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                do_whole_word_mask,
-            )
+            positions: list[int] = []
+            labels: list[str] = []
+            if mask:
+                tokens, positions, labels = create_masked_lm_predictions(
+                    tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
+                    do_whole_word_mask,
+                )
             instances.append(
                 TrainingInstance(tokens, segment_ids, positions, labels, is_random_next)
             )

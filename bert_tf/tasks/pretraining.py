@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 
 import tensorflow as tf
 from absl import logging
@@ -20,6 +21,7 @@ from bert_tf import training
 from bert_tf.config import BertConfig
 from bert_tf.heads import BertPretrainer
 from bert_tf.input_pipeline import pretraining_dataset
+from bert_tf.masking import DynamicMasking
 from bert_tf.optimization import create_optimizer
 
 
@@ -119,6 +121,10 @@ class PretrainingOptions:
     seed: int | None = None
     keep_checkpoint_max: int = 5
     gradient_accumulation_steps: int = 1
+    dynamic_masking: bool = False
+    vocab_file: str | None = None
+    masked_lm_prob: float = 0.15
+    do_whole_word_mask: bool = False
 
 
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
@@ -154,13 +160,24 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
         jit_compile=options.jit_compile,
     )
 
+    masking = None
+    if options.dynamic_masking:
+        if not options.vocab_file:
+            raise ValueError("dynamic_masking needs vocab_file (for [MASK] and the word pieces)")
+        masking = DynamicMasking.from_vocab(
+            options.vocab_file, options.do_whole_word_mask,
+            masked_lm_prob=options.masked_lm_prob,
+            max_predictions_per_seq=options.max_predictions_per_seq,
+            seed=options.seed if options.seed is not None else random.randrange(2**31),
+        )
+
     def dataset_fn(is_training: bool, batch_size: int):
         def make(context, start_step):
             return pretraining_dataset(
                 options.input_file, batch_size, options.max_seq_length,
                 options.max_predictions_per_seq, is_training=is_training,
                 shuffle=not options.deterministic, seed=options.seed,
-                input_context=context, start_step=start_step,
+                input_context=context, start_step=start_step, masking=masking,
             )
 
         return make

@@ -38,6 +38,12 @@ flags.DEFINE_enum(
     "static: the original's masks, written into the records. dynamic (RoBERTa): unmasked "
     "records; run_pretraining.py --dynamic_masking draws a fresh mask each time one is read.",
 )
+flags.DEFINE_enum(
+    "packing", "nsp", ["nsp", "full_sentences", "doc_sentences"],
+    "nsp: the original's sentence pairs with next-sentence labels. full_sentences / "
+    "doc_sentences (RoBERTa, no NSP): contiguous sentences up to max_seq_length, crossing "
+    "document boundaries with a [SEP] or not.",
+)
 flags.DEFINE_bool(
     "skip_invalid_utf8", False,
     "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
@@ -69,12 +75,20 @@ def run():
     seconds = time.perf_counter() - start
     print(f"Read {len(documents)} documents ({megabytes:.2f} MB, {megabytes / seconds:.2f} MB/s); "
           f"skipped {skipped} invalid UTF-8 lines", flush=True)
-    instances = pretraining_data.create_training_instances(
-        documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
-        FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
-        random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
-        mask=FLAGS.masking == "static",
-    )
+    if FLAGS.packing == "nsp":
+        instances = pretraining_data.create_training_instances(
+            documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
+            FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
+            random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
+            mask=FLAGS.masking == "static",
+        )
+    else:
+        instances = pretraining_data.create_packed_instances(
+            documents, FLAGS.max_seq_length, FLAGS.dupe_factor, FLAGS.masked_lm_prob,
+            FLAGS.max_predictions_per_seq, list(tokenizer.vocab.keys()),
+            random.Random(FLAGS.random_seed), FLAGS.packing == "full_sentences",
+            FLAGS.do_whole_word_mask, mask=FLAGS.masking == "static",
+        )
     print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s", flush=True)
 
     def progress(written: int) -> None:

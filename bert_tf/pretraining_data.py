@@ -204,6 +204,63 @@ def create_instances_from_document(
     return instances
 
 
+def create_packed_instances(
+    documents: list[list[list[str]]],
+    max_seq_length: int,
+    dupe_factor: int,
+    masked_lm_prob: float,
+    max_predictions_per_seq: int,
+    vocab_words: list[str],
+    rng: random.Random,
+    cross_documents: bool = True,
+    do_whole_word_mask: bool = False,
+    mask: bool = True,
+) -> list[TrainingInstance]:
+    """RoBERTa's inputs without next-sentence prediction: `[CLS] sentences... [SEP]`.
+
+    Consecutive whole sentences fill each sequence up to max_seq_length - 2 tokens.
+    FULL-SENTENCES (`cross_documents=True`) runs on into the next document with a `[SEP]`
+    between them; DOC-SENTENCES (`False`) ends a sequence at a document's end. A sentence
+    longer than a whole sequence is cut. Segment ids are all 0, next_sentence_labels 0.
+    """
+    rng.shuffle(documents)
+    capacity = max_seq_length - 2
+    instances = []
+
+    def emit(chunk: list[str]) -> None:
+        while chunk and chunk[-1] == "[SEP]":
+            chunk.pop()
+        if not chunk:
+            return
+        tokens = ["[CLS]", *chunk, "[SEP]"]
+        positions: list[int] = []
+        labels: list[str] = []
+        if mask:
+            tokens, positions, labels = create_masked_lm_predictions(
+                tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
+                do_whole_word_mask,
+            )
+        instances.append(TrainingInstance(tokens, [0] * len(tokens), positions, labels, False))
+
+    for _ in range(dupe_factor):
+        chunk: list[str] = []
+        for document in documents:
+            for sentence in document:
+                if chunk and len(chunk) + len(sentence) > capacity:
+                    emit(chunk)
+                    chunk = []
+                chunk.extend(sentence[:capacity])
+            if cross_documents:
+                if chunk and len(chunk) < capacity:
+                    chunk.append("[SEP]")  # document boundary inside the sequence
+            else:
+                emit(chunk)
+                chunk = []
+        emit(chunk)
+    rng.shuffle(instances)
+    return instances
+
+
 def truncate_seq_pair(
     tokens_a: list[str], tokens_b: list[str], max_num_tokens: int, rng: random.Random
 ) -> None:

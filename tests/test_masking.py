@@ -107,7 +107,8 @@ def test_whole_word_masking_takes_every_piece(records):
     assert words_with_pieces > 10
 
 
-def test_scripts_pretrain_with_dynamic_masking(tmp_path):
+def test_scripts_pretrain_roberta_style(tmp_path):
+    """Unmasked FULL-SENTENCES records, dynamic whole-word masking, no NSP."""
     import subprocess
     import sys
     from pathlib import Path
@@ -120,11 +121,13 @@ def test_scripts_pretrain_with_dynamic_masking(tmp_path):
     subprocess.run([sys.executable, str(repo / "create_pretraining_data.py"),
                     f"--input_file={fixture_path('pretrain_public', 'sample_text.txt')}",
                     f"--output_file={records}", f"--vocab_file={vocab}", "--masking=dynamic",
+                    "--packing=full_sentences",
                     "--max_seq_length=64", "--max_predictions_per_seq=10", "--dupe_factor=2"],
                    check=True, capture_output=True)
     out = tmp_path / "out"
     subprocess.run([sys.executable, str(repo / "run_pretraining.py"), "--do_train", "--do_eval",
                     "--dynamic_masking", f"--vocab_file={vocab}", "--do_whole_word_mask",
+                    "--nsp=false",
                     f"--bert_config_file={fixture_path('tiny_ckpt', 'bert_config.json')}",
                     f"--input_file={records}", f"--output_dir={out}", "--max_seq_length=64",
                     "--max_predictions_per_seq=10", "--train_batch_size=16",
@@ -134,4 +137,5 @@ def test_scripts_pretrain_with_dynamic_masking(tmp_path):
                    check=True, capture_output=True)
     losses = event_scalars(out)
     assert len(losses) == 4 and losses[-1] < losses[0] - 1.0, losses
-    assert "masked_lm_accuracy" in (out / "eval_results.txt").read_text()
+    results = (out / "eval_results.txt").read_text()
+    assert "masked_lm_accuracy" in results and "next_sentence" not in results

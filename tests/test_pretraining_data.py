@@ -191,3 +191,27 @@ def test_reader_parses_the_original_records_in_file_order():
     np.testing.assert_array_equal(batch["input_ids"].numpy(), want)
     shuffled = pretraining_dataset(path, 8, 128, 20, is_training=True, seed=1)
     assert next(iter(shuffled))["input_ids"].shape == (8, 128)
+
+
+def test_full_and_doc_sentence_packing(tmp_path):
+    """RoBERTa's packings: sequences filled with whole sentences up to max_seq_length;
+    FULL-SENTENCES crosses documents with a [SEP], DOC-SENTENCES never does."""
+    tok = tokenizer()
+    documents, _ = pd.read_documents([str(fixture_path("pretrain_public", "sample_text.txt"))],
+                                     tok)
+    sentences = sum(len(d) for d in documents)
+    full = pd.create_packed_instances([list(d) for d in documents], 64, 1, 0.15, 10,
+                                      list(tok.vocab), random.Random(3), cross_documents=True)
+    doc = pd.create_packed_instances([list(d) for d in documents], 64, 1, 0.15, 10,
+                                     list(tok.vocab), random.Random(3), cross_documents=False)
+    for instances in (full, doc):
+        assert all(i.tokens[0] == "[CLS]" and i.tokens[-1] == "[SEP]" for i in instances)
+        assert all(len(i.tokens) <= 64 and set(i.segment_ids) == {0} for i in instances)
+        assert all(not i.is_random_next and 1 <= len(i.masked_lm_positions) <= 10
+                   for i in instances)
+    inner_seps = [i.tokens[1:-1].count("[SEP]") for i in full]
+    assert sum(inner_seps) > 0 and all(i.tokens[1:-1].count("[SEP]") == 0 for i in doc)
+    # Packing fills sequences: fewer sequences than sentences, most near full length.
+    assert len(full) < sentences
+    assert np.mean([len(i.tokens) for i in full]) > 45
+    assert len(doc) >= len(full)

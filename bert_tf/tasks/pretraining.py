@@ -38,7 +38,11 @@ def _hits(log_probs, labels):
 
 
 class PretrainingTask:
-    """Masked LM + next sentence prediction on `BertPretrainer` outputs."""
+    """Masked LM + next sentence prediction on `BertPretrainer` outputs; with `nsp=False`
+    (RoBERTa) masked LM alone."""
+
+    def __init__(self, nsp: bool = True):
+        self.nsp = nsp
 
     def normalizers(self, batch: dict) -> dict:
         return {
@@ -58,6 +62,8 @@ class PretrainingTask:
         masked_lm, next_sentence = self._per_example_losses(outputs, batch)
         weights = batch["masked_lm_weights"]
         masked_lm_loss = ops.sum(weights * masked_lm) / (normalizers["masked_lm_weight"] + 1e-5)
+        if not self.nsp:
+            return masked_lm_loss
         return masked_lm_loss + ops.sum(next_sentence) / normalizers["examples"]
 
     def metrics(self, outputs: dict, batch: dict) -> dict:
@@ -81,16 +87,19 @@ class PretrainingTask:
         total = {name: sum(batch[name] for batch in batches) for name in batches[0]}
         batch_losses = [
             b["masked_lm_loss"] / (b["masked_lm_weight"] + 1e-5)
-            + b["next_sentence_loss"] / b["examples"]
+            + (b["next_sentence_loss"] / b["examples"] if self.nsp else 0.0)
             for b in batches
         ]
-        return {
+        results = {
             "loss": sum(batch_losses) / len(batch_losses),
             "masked_lm_accuracy": total["masked_lm_correct"] / total["masked_lm_weight"],
             "masked_lm_loss": total["masked_lm_loss"] / total["masked_lm_weight"],
-            "next_sentence_accuracy": total["next_sentence_correct"] / total["examples"],
-            "next_sentence_loss": total["next_sentence_loss"] / total["examples"],
         }
+        if self.nsp:
+            results["next_sentence_accuracy"] = (
+                total["next_sentence_correct"] / total["examples"])
+            results["next_sentence_loss"] = total["next_sentence_loss"] / total["examples"]
+        return results
 
 
 @dataclasses.dataclass
@@ -125,6 +134,7 @@ class PretrainingOptions:
     vocab_file: str | None = None
     masked_lm_prob: float = 0.15
     do_whole_word_mask: bool = False
+    nsp: bool = True
 
 
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
@@ -149,7 +159,7 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
             ),
             options.mixed_precision,
         )
-    task = PretrainingTask()
+    task = PretrainingTask(nsp=options.nsp)
     run_config = training.RunConfig(
         output_dir=options.output_dir,
         num_train_steps=options.num_train_steps,

@@ -45,6 +45,11 @@ flags.DEFINE_enum(
     "document boundaries with a [SEP] or not.",
 )
 flags.DEFINE_bool(
+    "sentence_order_prediction", False,
+    "ALBERT's SOP: next_sentence_labels mark segments swapped (1) or in order (0) instead of "
+    "a random next segment.",
+)
+flags.DEFINE_bool(
     "skip_invalid_utf8", False,
     "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
 )
@@ -80,7 +85,7 @@ def run():
             documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
             FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
             random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
-            mask=FLAGS.masking == "static",
+            mask=FLAGS.masking == "static", sentence_order=FLAGS.sentence_order_prediction,
         )
     else:
         instances = pretraining_data.create_packed_instances(

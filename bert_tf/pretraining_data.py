@@ -110,9 +110,11 @@ def create_training_instances(
     rng: random.Random,
     do_whole_word_mask: bool = False,
     mask: bool = True,
+    sentence_order: bool = False,
 ) -> list[TrainingInstance]:
     """All instances of `dupe_factor` passes over the shuffled documents, shuffled. With
-    `mask=False` (dynamic masking) instances carry no masked-LM predictions."""
+    `mask=False` (dynamic masking) instances carry no masked-LM predictions; with
+    `sentence_order` (ALBERT) the negatives are the two segments swapped."""
     rng.shuffle(documents)
     instances = []
     for _ in range(dupe_factor):
@@ -121,7 +123,7 @@ def create_training_instances(
                 create_instances_from_document(
                     documents, document_index, max_seq_length, short_seq_prob,
                     masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask, mask,
+                    do_whole_word_mask, mask, sentence_order,
                 )
             )
     rng.shuffle(instances)
@@ -139,6 +141,7 @@ def create_instances_from_document(
     rng: random.Random,
     do_whole_word_mask: bool = False,
     mask: bool = True,
+    sentence_order: bool = False,
 ) -> list[TrainingInstance]:
     """Packs one document's sentences into pairs (A, B) as the original does.
 
@@ -146,6 +149,8 @@ def create_instances_from_document(
     probability `short_seq_prob` a random shorter one). A is the chunk's first 1..n-1
     sentences; B is the rest (label 0) or, half the time and always for one-sentence chunks,
     text from a random other document (label 1), whose unused sentences are then put back.
+    With `sentence_order` (ALBERT's SOP) chunks of two or more sentences are never paired
+    with another document: half the time A and B are swapped instead (label 1).
     """
     document = documents[document_index]
     max_num_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
@@ -166,7 +171,7 @@ def create_instances_from_document(
                 a_end = rng.randint(1, len(current_chunk) - 1)
             tokens_a = [token for sentence in current_chunk[:a_end] for token in sentence]
             tokens_b: list[str] = []
-            if len(current_chunk) == 1 or rng.random() < 0.5:
+            if len(current_chunk) == 1 or (not sentence_order and rng.random() < 0.5):
                 is_random_next = True
                 target_b_length = target_seq_length - len(tokens_a)
                 # Ten tries for another document; in a one-document corpus the last draw
@@ -185,6 +190,9 @@ def create_instances_from_document(
             else:
                 is_random_next = False
                 tokens_b = [token for sentence in current_chunk[a_end:] for token in sentence]
+                if sentence_order and rng.random() < 0.5:
+                    is_random_next = True  # label 1: the segments are out of order
+                    tokens_a, tokens_b = tokens_b, tokens_a
             truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
             segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)

@@ -215,3 +215,36 @@ def test_full_and_doc_sentence_packing(tmp_path):
     assert len(full) < sentences
     assert np.mean([len(i.tokens) for i in full]) > 45
     assert len(doc) >= len(full)
+
+
+def test_sentence_order_prediction_swaps_segments_of_one_document(tmp_path):
+    """SOP (ALBERT): label 1 means the same document's segments in swapped order, label 0
+    the original order; half and half; B from another document only for one-sentence
+    chunks (as ALBERT does), rare in documents of 20 sentences."""
+    import re
+
+    paragraphs = data_path("text", "big.txt").read_text(encoding="utf-8").splitlines()[:3000]
+    sentences = [s for p in paragraphs for s in re.split(r"(?<=[.!?]) +", p) if s.strip()]
+    documents_text = ["\n".join(sentences[i:i + 20]) for i in range(0, len(sentences), 20)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(documents_text) + "\n", encoding="utf-8")
+    tok = tokenizer()
+    documents, _ = pd.read_documents([str(corpus)], tok)
+    texts = [" ".join(" ".join(s) for s in d) for d in documents]
+    instances = pd.create_training_instances(
+        [list(d) for d in documents], list(tok.vocab), 128, 1, 0.1, 0.15, 20,
+        random.Random(4), sentence_order=True, mask=False)
+    swapped = sum(i.is_random_next for i in instances)
+    assert 0.45 < swapped / len(instances) < 0.55
+    swapped_in_document = 0
+    for instance in instances:
+        sep = instance.tokens.index("[SEP]")
+        a = " ".join(instance.tokens[1:sep][:4])
+        b = " ".join(instance.tokens[sep + 1:-1][:4])
+        same = [t for t in texts if a in t and b in t]
+        if not instance.is_random_next:  # in order, from one document
+            assert any(t.find(b, t.index(a)) != -1 for t in same), " ".join(instance.tokens)
+        elif any(t.find(a, t.index(b)) != -1 for t in same):
+            swapped_in_document += 1
+    # The other label-1 instances come from one-sentence chunks (a document's last one).
+    assert swapped_in_document / swapped > 0.75

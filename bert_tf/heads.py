@@ -14,7 +14,13 @@ import keras
 from keras import ops
 
 from bert_tf.config import BertConfig
-from bert_tf.modeling import BertModel, LayerNorm, get_activation, truncated_normal
+from bert_tf.modeling import (
+    BertModel,
+    LayerNorm,
+    embedding_width,
+    get_activation,
+    truncated_normal,
+)
 
 
 def gather_positions(sequence_output, positions):
@@ -33,20 +39,21 @@ class MaskedLMHead(keras.layers.Layer):
     def build(self, input_shape=None):
         config = self.config
         with keras.name_scope("transform"):
+            # To the embedding width E (= H unless ALBERT factorizes the embeddings).
             self.transform = keras.layers.Dense(
-                config.hidden_size, activation=get_activation(config.hidden_act),
+                embedding_width(config), activation=get_activation(config.hidden_act),
                 kernel_initializer=truncated_normal(config), name="dense",
                 dtype=self.dtype_policy,
             )
             self.transform.build((None, None, config.hidden_size))
-            self.layer_norm = LayerNorm(config.hidden_size, dtype=self.dtype_policy)
+            self.layer_norm = LayerNorm(embedding_width(config), dtype=self.dtype_policy)
             self.layer_norm.build()
         self.output_bias = self.add_weight(
             name="output_bias", shape=(config.vocab_size,), initializer="zeros"
         )
 
     def call(self, sequence_output, positions, word_embeddings):
-        """[B, S, H], [B, P] positions, [V, H] table -> log-probabilities [B, P, V] (float32)."""
+        """[B, S, H], [B, P] positions, [V, E] table -> log-probabilities [B, P, V] (float32)."""
         x = self.layer_norm(self.transform(gather_positions(sequence_output, positions)))
         table = ops.cast(word_embeddings, x.dtype)
         logits = ops.matmul(x, ops.transpose(table))  # [B, P, V]; no copy of the table

@@ -60,8 +60,8 @@ class LayerNorm(keras.layers.Layer):
     outlier features, drifts ~5e-5 from the original over six layers.
     """
 
-    def __init__(self, size: int, **kwargs):
-        super().__init__(name="LayerNorm", **kwargs)
+    def __init__(self, size: int, name: str = "LayerNorm", **kwargs):
+        super().__init__(name=name, **kwargs)
         self.size = size
 
     def build(self, input_shape=None):
@@ -84,11 +84,23 @@ def attention_bias(input_mask):
     return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASKED_ATTENTION_SCORE, 1), 1)
 
 
+def embedding_width(config: BertConfig) -> int:
+    """E: the ALBERT config field `embedding_size` when set (factorized embeddings), else H."""
+    return getattr(config, "embedding_size", None) or config.hidden_size
+
+
+def shares_layers(config: BertConfig) -> bool:
+    """ALBERT's cross-layer sharing: configs with `num_hidden_groups` (google-research/albert
+    layout `encoder/transformer/group_<g>/inner_group_<k>/...`)."""
+    return getattr(config, "num_hidden_groups", None) is not None
+
+
 class Embeddings(keras.layers.Layer):
     """Word + token-type + position embeddings, then LayerNorm and dropout.
 
-    Variables: `word_embeddings` [V, H], `token_type_embeddings` [type_vocab_size, H],
-    `position_embeddings` [max_position_embeddings, H], `LayerNorm/{gamma,beta}` [H].
+    Variables: `word_embeddings` [V, E], `token_type_embeddings` [type_vocab_size, E],
+    `position_embeddings` [max_position_embeddings, E], `LayerNorm/{gamma,beta}` [E]; E is
+    the hidden size H unless the config factorizes embeddings (ALBERT's `embedding_size`).
     """
 
     def __init__(self, config: BertConfig, **kwargs):
@@ -98,25 +110,26 @@ class Embeddings(keras.layers.Layer):
     def build(self, input_shape=None):
         config = self.config
         init = truncated_normal(config)
+        width = embedding_width(config)
         self.word_embeddings = self.add_weight(
-            name="word_embeddings", shape=(config.vocab_size, config.hidden_size),
+            name="word_embeddings", shape=(config.vocab_size, width),
             initializer=init,
         )
         self.token_type_embeddings = self.add_weight(
-            name="token_type_embeddings", shape=(config.type_vocab_size, config.hidden_size),
+            name="token_type_embeddings", shape=(config.type_vocab_size, width),
             initializer=init,
         )
         self.position_embeddings = self.add_weight(
             name="position_embeddings",
-            shape=(config.max_position_embeddings, config.hidden_size),
+            shape=(config.max_position_embeddings, width),
             initializer=init,
         )
-        self.layer_norm = LayerNorm(config.hidden_size, dtype=self.dtype_policy)
+        self.layer_norm = LayerNorm(width, dtype=self.dtype_policy)
         self.layer_norm.build()
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
 
     def call(self, input_ids, segment_ids, training=False):
-        """[B, S] int ids, [B, S] int segment ids -> [B, S, H]."""
+        """[B, S] int ids, [B, S] int segment ids -> [B, S, E]."""
         seq_length = ops.shape(input_ids)[1]
         if isinstance(seq_length, int) and seq_length > self.config.max_position_embeddings:
             raise ValueError(
@@ -231,25 +244,102 @@ class TransformerLayer(keras.layers.Layer):
         return self.ffn_output(self.intermediate(x), x, training=training)
 
 
+class AlbertLayer(keras.layers.Layer):
+    """An ALBERT transformer layer `inner_group_<k>` (google-research/albert names):
+    `attention_1/self/{query,key,value}`, `attention_1/output/dense`, `LayerNorm`,
+    `ffn_1/intermediate/dense`, `ffn_1/intermediate/output/dense`, `LayerNorm_1`."""
+
+    def __init__(self, config: BertConfig, index: int, **kwargs):
+        super().__init__(name=f"inner_group_{index}", **kwargs)
+        self.config = config
+
+    def _dense(self, units: int, inputs: int, activation=None) -> keras.layers.Dense:
+        dense = keras.layers.Dense(
+            units, activation=activation, kernel_initializer=truncated_normal(self.config),
+            name="dense", dtype=self.dtype_policy,
+        )
+        dense.build((None, None, inputs))
+        return dense
+
+    def build(self, input_shape=None):
+        config, policy = self.config, self.dtype_policy
+        hidden, intermediate = config.hidden_size, config.intermediate_size
+        with keras.name_scope("attention_1"):
+            self.attention = SelfAttention(config, dtype=policy)
+            self.attention.build()
+            with keras.name_scope("output"):
+                self.attention_dense = self._dense(hidden, hidden)
+        self.attention_norm = LayerNorm(hidden, dtype=policy)
+        self.attention_norm.build()
+        with keras.name_scope("ffn_1"), keras.name_scope("intermediate"):
+            self.intermediate = self._dense(intermediate, hidden,
+                                            get_activation(config.hidden_act))
+            with keras.name_scope("output"):
+                self.ffn_dense = self._dense(hidden, intermediate)
+        self.ffn_norm = LayerNorm(hidden, name="LayerNorm_1", dtype=policy)
+        self.ffn_norm.build()
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=policy)
+
+    def call(self, x, input_mask, training=False):
+        """x [B, S, H], input_mask [B, S] -> [B, S, H]."""
+        attended = self.attention_dense(self.attention(x, input_mask, training=training))
+        x = self.attention_norm(self.dropout(attended, training=training) + x)
+        ffn = self.ffn_dense(self.intermediate(x))
+        return self.ffn_norm(self.dropout(ffn, training=training) + x)
+
+
 class Encoder(keras.layers.Layer):
-    """`encoder`: the stack of `num_hidden_layers` transformer layers."""
+    """`encoder`: the stack of `num_hidden_layers` transformer layers.
+
+    With factorized embeddings (E != H) it first projects them with
+    `embedding_hidden_mapping_in` [E, H]. With ALBERT's sharing (`num_hidden_groups`), layer
+    i runs group `i * num_hidden_groups // num_hidden_layers`, each group being
+    `inner_group_num` layers under `transformer/group_<g>/inner_group_<k>`.
+    """
 
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(name="encoder", **kwargs)
         self.config = config
 
     def build(self, input_shape=None):
+        config, policy = self.config, self.dtype_policy
+        width = embedding_width(config)
+        self.embedding_projection = None
+        if width != config.hidden_size:
+            self.embedding_projection = keras.layers.Dense(
+                config.hidden_size, kernel_initializer=truncated_normal(config),
+                name="embedding_hidden_mapping_in", dtype=policy,
+            )
+            self.embedding_projection.build((None, None, width))
         self.transformer_layers = []
-        for index in range(self.config.num_hidden_layers):
-            layer = TransformerLayer(self.config, index, dtype=self.dtype_policy)
+        self.groups = []
+        if shares_layers(config):
+            with keras.name_scope("transformer"):
+                for group in range(config.num_hidden_groups):
+                    with keras.name_scope(f"group_{group}"):
+                        inner = [AlbertLayer(config, k, dtype=policy)
+                                 for k in range(getattr(config, "inner_group_num", 1))]
+                        for layer in inner:
+                            layer.build()
+                    self.groups.append(inner)
+            return
+        for index in range(config.num_hidden_layers):
+            layer = TransformerLayer(config, index, dtype=policy)
             layer.build()
             self.transformer_layers.append(layer)
 
     def call(self, x, input_mask, training=False):
-        """x [B, S, H], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per layer."""
+        """x [B, S, E], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per layer."""
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)
         outputs = []
-        for layer in self.transformer_layers:
-            x = layer(x, input_mask, training=training)
+        layers = self.config.num_hidden_layers
+        for index in range(layers):
+            if self.groups:
+                for layer in self.groups[index * len(self.groups) // layers]:
+                    x = layer(x, input_mask, training=training)
+            else:
+                x = self.transformer_layers[index](x, input_mask, training=training)
             outputs.append(x)
         return outputs
 
@@ -318,7 +408,7 @@ class BertModel(keras.Model):
 
     @property
     def word_embeddings(self) -> keras.Variable:
-        """The [V, H] word embedding table (the masked-LM head is tied to it)."""
+        """The [V, E] word embedding table (the masked-LM head is tied to it)."""
         return self.embeddings.word_embeddings
 
     def get_config(self) -> dict:

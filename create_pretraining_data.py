@@ -49,6 +49,11 @@ flags.DEFINE_bool(
     "ALBERT's SOP: next_sentence_labels mark segments swapped (1) or in order (0) instead of "
     "a random next segment.",
 )
+flags.DEFINE_integer(
+    "ngram_masking", 1,
+    "ALBERT's n-gram masking: mask spans of up to this many words (P(n) ~ 1/n); 1 keeps the "
+    "original's single-token (or whole-word) masking.",
+)
 flags.DEFINE_bool(
     "skip_invalid_utf8", False,
     "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
@@ -86,6 +91,7 @@ def run():
             FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
             random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
             mask=FLAGS.masking == "static", sentence_order=FLAGS.sentence_order_prediction,
+            max_ngram=FLAGS.ngram_masking,
         )
     else:
         instances = pretraining_data.create_packed_instances(
@@ -93,6 +99,7 @@ def run():
             FLAGS.max_predictions_per_seq, list(tokenizer.vocab.keys()),
             random.Random(FLAGS.random_seed), FLAGS.packing == "full_sentences",
             FLAGS.do_whole_word_mask, mask=FLAGS.masking == "static",
+            max_ngram=FLAGS.ngram_masking,
         )
     print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s", flush=True)
 

@@ -111,6 +111,7 @@ def create_training_instances(
     do_whole_word_mask: bool = False,
     mask: bool = True,
     sentence_order: bool = False,
+    max_ngram: int = 1,
 ) -> list[TrainingInstance]:
     """All instances of `dupe_factor` passes over the shuffled documents, shuffled. With
     `mask=False` (dynamic masking) instances carry no masked-LM predictions; with
@@ -123,7 +124,7 @@ def create_training_instances(
                 create_instances_from_document(
                     documents, document_index, max_seq_length, short_seq_prob,
                     masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask, mask, sentence_order,
+                    do_whole_word_mask, mask, sentence_order, max_ngram,
                 )
             )
     rng.shuffle(instances)
@@ -142,6 +143,7 @@ def create_instances_from_document(
     do_whole_word_mask: bool = False,
     mask: bool = True,
     sentence_order: bool = False,
+    max_ngram: int = 1,
 ) -> list[TrainingInstance]:
     """Packs one document's sentences into pairs (A, B) as the original does.
 
@@ -201,7 +203,7 @@ def create_instances_from_document(
             if mask:
                 tokens, positions, labels = create_masked_lm_predictions(
                     tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask,
+                    do_whole_word_mask, max_ngram,
                 )
             instances.append(
                 TrainingInstance(tokens, segment_ids, positions, labels, is_random_next)
@@ -223,6 +225,7 @@ def create_packed_instances(
     cross_documents: bool = True,
     do_whole_word_mask: bool = False,
     mask: bool = True,
+    max_ngram: int = 1,
 ) -> list[TrainingInstance]:
     """RoBERTa's inputs without next-sentence prediction: `[CLS] sentences... [SEP]`.
 
@@ -246,7 +249,7 @@ def create_packed_instances(
         if mask:
             tokens, positions, labels = create_masked_lm_predictions(
                 tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                do_whole_word_mask,
+                do_whole_word_mask, max_ngram,
             )
         instances.append(TrainingInstance(tokens, [0] * len(tokens), positions, labels, False))
 
@@ -288,11 +291,14 @@ def create_masked_lm_predictions(
     vocab_words: list[str],
     rng: random.Random,
     do_whole_word_mask: bool = False,
+    max_ngram: int = 1,
 ) -> tuple[list[str], list[int], list[str]]:
     """Chooses round(len * masked_lm_prob) positions (at most max_predictions_per_seq, at
     least 1) and replaces each by [MASK] 80%, itself 10%, a random vocabulary word 10%.
 
     With whole-word masking, a word's pieces (`##` continuations) are chosen together.
+    With `max_ngram` > 1 (ALBERT), each pick is a span of n consecutive candidates, n drawn
+    with probability proportional to 1/n; a span that does not fit the budget is skipped.
     Returns (tokens with masks, masked positions ascending, original tokens there).
     """
     candidates: list[list[int]] = []
@@ -303,7 +309,10 @@ def create_masked_lm_predictions(
             candidates[-1].append(i)
         else:
             candidates.append([i])
-    rng.shuffle(candidates)
+    if max_ngram > 1:
+        candidates = _ngram_picks(candidates, max_ngram, rng)
+    else:
+        rng.shuffle(candidates)
 
     output_tokens = list(tokens)
     num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
@@ -328,6 +337,24 @@ def create_masked_lm_predictions(
             masked.append((index, tokens[index]))
     masked.sort(key=lambda item: item[0])
     return output_tokens, [index for index, _ in masked], [label for _, label in masked]
+
+
+def _ngram_picks(candidates: list[list[int]], max_ngram: int,
+                 rng: random.Random) -> list[list[int]]:
+    """ALBERT's n-gram candidates: for each start (in random order) a span of n candidate
+    units, n in 1..max_ngram with P(n) proportional to 1/n among the spans that fit."""
+    starts = list(range(len(candidates)))
+    rng.shuffle(starts)
+    picks = []
+    for start in starts:
+        longest = min(max_ngram, len(candidates) - start)
+        weights = [1.0 / n for n in range(1, longest + 1)]
+        draw, n = rng.random() * sum(weights), 1
+        while draw > weights[n - 1] and n < longest:
+            draw -= weights[n - 1]
+            n += 1
+        picks.append([i for unit in candidates[start:start + n] for i in unit])
+    return picks
 
 
 # The order in which the original's protobuf runtime serialized the feature map (its hash

@@ -248,3 +248,35 @@ def test_sentence_order_prediction_swaps_segments_of_one_document(tmp_path):
             swapped_in_document += 1
     # The other label-1 instances come from one-sentence chunks (a document's last one).
     assert swapped_in_document / swapped > 0.75
+
+
+def test_ngram_masking_spans_follow_albert_distribution():
+    """--ngram_masking=3 with whole words: masked positions come in runs of whole words;
+    spans of 1, 2 and 3 words appear with frequencies near 6/11, 3/11, 2/11 (P(n) ~ 1/n),
+    and the budget per sequence is kept."""
+    tok = tokenizer()
+    lines = data_path("text", "big.txt").read_text(encoding="utf-8").splitlines()[:3000]
+    rng = random.Random(11)
+    spans = {1: 0, 2: 0, 3: 0}
+    for line in lines:
+        words = line.split()
+        if len(words) < 20:
+            continue
+        tokens = ["[CLS]", *words[:60], "[SEP]"]  # whole words as single tokens
+        out, positions, labels = pd.create_masked_lm_predictions(
+            tokens, 0.15, 20, list(tok.vocab), rng, do_whole_word_mask=True, max_ngram=3)
+        assert 1 <= len(positions) <= min(20, max(1, round(len(tokens) * 0.15)))
+        assert [tokens[p] for p in positions] == labels
+        run = 1
+        for a, b in zip(positions, positions[1:] + [None], strict=True):
+            if b == a + 1:
+                run += 1
+            else:
+                spans[min(run, 3)] += 1
+                run = 1
+    total = sum(spans.values())
+    assert total > 500
+    # Adjacent spans merge into longer runs, so 1-spans are a lower bound's worth.
+    assert spans[1] / total == pytest.approx(6 / 11, abs=0.07)  # 0.58 measured; n=1: 0.87
+    assert spans[2] / total > 0.18 and spans[3] / total > 0.12  # n=1 gives 0.12, 0.02
+    # max_ngram=1 is the original procedure: the fixture bytes test covers it.

@@ -54,7 +54,7 @@ def mask_batch(batch: dict, index: tf.Tensor, masking: DynamicMasking) -> dict:
     size, length = tf.shape(ids)[0], tf.shape(ids)[1]
     seeds = tf.random.experimental.stateless_split(
         tf.stack([tf.cast(masking.seed, tf.int64), tf.cast(index, tf.int64)]), 3)
-    special = tf.cast(batch["input_mask"], tf.bool) == False  # noqa: E712 (a tensor)
+    special = ~tf.cast(batch["input_mask"], tf.bool)
     for special_id in masking.special_ids:
         special |= ids == special_id
     positions = tf.broadcast_to(tf.range(length)[None, :], [size, length])

@@ -210,11 +210,12 @@ def make_train_function(strategy, model, optimizer, task, run_config: RunConfig)
         loss, gradients = forward_backward(part(0) if slices > 1 else batch, normalizers)
         used = [i for i, g in enumerate(gradients) if g is not None]
         gradients = [tf.convert_to_tensor(gradients[i]) for i in used]
-        for index in tf.range(1, slices):
-            slice_loss, slice_gradients = forward_backward(part(index), normalizers)
-            loss += slice_loss
-            gradients = [g + tf.convert_to_tensor(slice_gradients[i])
-                         for g, i in zip(gradients, used, strict=True)]
+        if slices > 1:
+            for index in tf.range(1, slices):
+                slice_loss, slice_gradients = forward_backward(part(index), normalizers)
+                loss += slice_loss
+                gradients = [g + tf.convert_to_tensor(slice_gradients[i])
+                             for g, i in zip(gradients, used, strict=True)]
         return loss, gradients, [variables[i] for i in used]
 
     def replica_step(batch):

@@ -55,7 +55,7 @@ def build_vocab(
 class _WordSplitter(FastTokenizer):
     """FastTokenizer's basic tokenization without a vocabulary file."""
 
-    def __init__(self, do_lower_case: bool):  # noqa: D107 - no vocabulary to load
+    def __init__(self, do_lower_case: bool):  # no vocabulary to load: no super().__init__
         self.do_lower_case = do_lower_case
         self.max_input_chars_per_word = 200
 

@@ -40,6 +40,8 @@ flags.DEFINE_bool("dynamic_masking", False, "RoBERTa: draw a fresh mask each tim
 flags.DEFINE_string("vocab_file", None, "With dynamic_masking: the vocabulary of the records.")
 flags.DEFINE_float("masked_lm_prob", 0.15, "With dynamic_masking: the masking rate.")
 flags.DEFINE_bool("do_whole_word_mask", False, "With dynamic_masking: mask whole words.")
+flags.DEFINE_integer("ngram_masking", 1, "With dynamic_masking: spans of up to this many "
+                     "words, P(n) ~ 1/n (ALBERT).")
 flags.DEFINE_bool("nsp", True, "Train next-sentence prediction (false: masked LM alone, as "
                   "RoBERTa; for records made with --packing=full_sentences/doc_sentences).")
 run_flags.define_run_flags()

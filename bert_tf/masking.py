@@ -30,6 +30,7 @@ class DynamicMasking:
     masked_lm_prob: float = 0.15
     max_predictions_per_seq: int = 20
     seed: int = 0
+    max_ngram: int = 1  # ALBERT: spans of up to this many words, P(n) ~ 1/n
 
     @classmethod
     def from_vocab(cls, vocab_file: str, whole_word: bool = False, **kwargs) -> DynamicMasking:
@@ -47,13 +48,48 @@ def _stable_argsort(values: tf.Tensor) -> tf.Tensor:
     return tf.argsort(values, axis=-1, stable=True)
 
 
+def _ngram_choice(word_id, special, word_score, wanted, max_ngram: int, seed) -> tf.Tensor:
+    """ALBERT's n-gram picks, in graph: words in random order each start a span of n words
+    (P(n) ~ 1/n); a span is taken when it overlaps no taken span nor a special token and
+    its word pieces still fit the budget. Returns the chosen tokens [B, S]."""
+    size, length = tf.shape(word_id)[0], tf.shape(word_id)[1]
+    rows = tf.repeat(tf.range(size)[:, None], length, axis=1)
+    flat = tf.reshape(word_id + rows * length, [-1])
+    ones = tf.ones([size * length], tf.int32)
+    word_pieces = tf.reshape(tf.math.unsorted_segment_sum(ones, flat, size * length),
+                             [size, length])
+    blocked = tf.reshape(tf.math.unsorted_segment_max(
+        tf.cast(tf.reshape(special, [-1]), tf.int32), flat, size * length), [size, length]) > 0
+    words = tf.reduce_max(word_id, axis=1) + 1  # [B]
+    units = tf.range(length)[None, :]
+    blocked |= units >= words[:, None]
+    logits = tf.math.log(1.0 / tf.range(1, max_ngram + 1, dtype=tf.float32))
+    span = 1 + tf.reshape(tf.random.stateless_categorical(
+        tf.repeat(logits[None, :], size * length, axis=0), 1, seed), [size, length])
+    order = _stable_argsort(tf.where(blocked, 2.0, word_score))
+
+    def pick(k, taken, count):
+        start = order[:, k]
+        n = tf.cast(tf.gather(span, start, batch_dims=1), tf.int32)
+        in_span = (units >= start[:, None]) & (units < (start + n)[:, None])
+        pieces = tf.reduce_sum(tf.where(in_span, word_pieces, 0), axis=1)
+        ok = (~tf.reduce_any(in_span & (taken | blocked), axis=1)) & (
+            count + pieces <= wanted) & (start + n <= words)
+        return k + 1, taken | (in_span & ok[:, None]), count + tf.where(ok, pieces, 0)
+
+    _, taken, _ = tf.while_loop(
+        lambda k, taken, count: k < length, pick,
+        (tf.constant(0), tf.zeros([size, length], tf.bool), tf.zeros([size], tf.int32)))
+    return tf.gather(taken, word_id, batch_dims=1) & ~special
+
+
 def mask_batch(batch: dict, index: tf.Tensor, masking: DynamicMasking) -> dict:
     """Replaces `input_ids` and the `masked_lm_*` features of a [B, S] batch with a fresh
     mask drawn from (masking.seed, index)."""
     ids = tf.cast(batch["input_ids"], tf.int32)
     size, length = tf.shape(ids)[0], tf.shape(ids)[1]
     seeds = tf.random.experimental.stateless_split(
-        tf.stack([tf.cast(masking.seed, tf.int64), tf.cast(index, tf.int64)]), 3)
+        tf.stack([tf.cast(masking.seed, tf.int64), tf.cast(index, tf.int64)]), 4)
     special = ~tf.cast(batch["input_mask"], tf.bool)
     for special_id in masking.special_ids:
         special |= ids == special_id
@@ -81,6 +117,8 @@ def mask_batch(batch: dict, index: tf.Tensor, masking: DynamicMasking) -> dict:
     word_end = tf.math.unsorted_segment_max(tf.reshape(count, [-1]), flat_words, size * length)
     token_word_end = tf.reshape(tf.gather(word_end, flat_words), [size, length])
     chosen = (token_word_end <= wanted[:, None]) & ~special
+    if masking.max_ngram > 1:
+        chosen = _ngram_choice(word_id, special, word_score, wanted, masking.max_ngram, seeds[3])
 
     roll = tf.random.stateless_uniform([size, length], seeds[1])
     random_ids = tf.random.stateless_uniform(

@@ -139,3 +139,36 @@ def test_scripts_pretrain_roberta_style(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0] - 1.0, losses
     results = (out / "eval_results.txt").read_text()
     assert "masked_lm_accuracy" in results and "next_sentence" not in results
+
+
+def test_dynamic_ngram_masking_spans(records):
+    """max_ngram=3 in graph: runs of 1/2/3 masked words near 6/11, 3/11, 2/11 (single-token
+    masking gives mostly isolated positions), budget and specials respected."""
+    path, tokenizer, _ = records
+    vocab = str(fixture_path("minilm_ckpt", "vocab.txt"))
+    specials = {tokenizer.vocab[t] for t in ("[CLS]", "[SEP]")}
+
+    def runs(masking):
+        counts = {1: 0, 2: 0, 3: 0}
+        for plain, drawn in zip(batches(path, None, 20), batches(path, masking, 20), strict=True):
+            for row in range(16):
+                n = int(drawn["masked_lm_weights"][row].sum())
+                candidates = int(plain["input_mask"][row].sum()) - 3
+                assert 1 <= n <= min(20, max(1, round(candidates * 0.15)))
+                positions = list(drawn["masked_lm_positions"][row][:n])
+                assert not set(plain["input_ids"][row][positions]) & specials
+                run = 1
+                for a, b in zip(positions, positions[1:] + [None], strict=True):
+                    if b == a + 1:
+                        run += 1
+                    else:
+                        counts[min(run, 3)] += 1
+                        run = 1
+        total = sum(counts.values())
+        return {k: v / total for k, v in counts.items()}
+
+    ngram = runs(DynamicMasking.from_vocab(vocab, seed=5, max_ngram=3))
+    single = runs(DynamicMasking.from_vocab(vocab, seed=5))
+    assert ngram[1] == pytest.approx(6 / 11, abs=0.08), ngram
+    assert ngram[2] > 0.18 and ngram[3] > 0.12, ngram
+    assert single[1] > 0.8, single

@@ -135,6 +135,7 @@ class PretrainingOptions:
     masked_lm_prob: float = 0.15
     do_whole_word_mask: bool = False
     nsp: bool = True
+    ngram_masking: int = 1
 
 
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
@@ -178,6 +179,7 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
             options.vocab_file, options.do_whole_word_mask,
             masked_lm_prob=options.masked_lm_prob,
             max_predictions_per_seq=options.max_predictions_per_seq,
+            max_ngram=options.ngram_masking,
             seed=options.seed if options.seed is not None else random.randrange(2**31),
         )
 

@@ -29,6 +29,12 @@ def gather_positions(sequence_output, positions):
     return ops.take_along_axis(sequence_output, indices, axis=1)
 
 
+def label_log_probs(log_probs, labels):
+    """[..., C] log-probabilities and [...] int labels -> [...] log p(label)."""
+    labels = ops.expand_dims(ops.cast(labels, "int32"), -1)
+    return ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
+
+
 class MaskedLMHead(keras.layers.Layer):
     """`cls/predictions`: predicts the original token at each masked position."""
 

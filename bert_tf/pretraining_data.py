@@ -198,13 +198,10 @@ def create_instances_from_document(
             truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
             segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-            positions: list[int] = []
-            labels: list[str] = []
-            if mask:
-                tokens, positions, labels = create_masked_lm_predictions(
-                    tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask, max_ngram,
-                )
+            tokens, positions, labels = _maybe_mask(
+                mask, tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
+                do_whole_word_mask, max_ngram,
+            )
             instances.append(
                 TrainingInstance(tokens, segment_ids, positions, labels, is_random_next)
             )
@@ -212,6 +209,13 @@ def create_instances_from_document(
             current_length = 0
         i += 1
     return instances
+
+
+def _maybe_mask(mask: bool, tokens: list[str], *args) -> tuple[list[str], list[int], list[str]]:
+    """`create_masked_lm_predictions(tokens, *args)`, or no predictions (dynamic masking)."""
+    if not mask:
+        return tokens, [], []
+    return create_masked_lm_predictions(tokens, *args)
 
 
 def create_packed_instances(
@@ -243,14 +247,10 @@ def create_packed_instances(
             chunk.pop()
         if not chunk:
             return
-        tokens = ["[CLS]", *chunk, "[SEP]"]
-        positions: list[int] = []
-        labels: list[str] = []
-        if mask:
-            tokens, positions, labels = create_masked_lm_predictions(
-                tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                do_whole_word_mask, max_ngram,
-            )
+        tokens, positions, labels = _maybe_mask(
+            mask, ["[CLS]", *chunk, "[SEP]"], masked_lm_prob, max_predictions_per_seq,
+            vocab_words, rng, do_whole_word_mask, max_ngram,
+        )
         instances.append(TrainingInstance(tokens, [0] * len(tokens), positions, labels, False))
 
     for _ in range(dupe_factor):

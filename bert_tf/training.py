@@ -31,7 +31,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoint as checkpoint_lib
-from bert_tf.optimization import clip_by_global_norm
+from bert_tf.optimization import clip_by_global_norm, create_optimizer
 
 CHECKPOINT_PREFIX = "model.ckpt"
 
@@ -67,11 +67,25 @@ def dtype_policy(mixed_precision: str) -> str:
     return MIXED_PRECISION[mixed_precision]
 
 
-def wrap_for_mixed_precision(optimizer, mixed_precision: str):
-    """fp16 needs dynamic loss scaling; bf16 and float32 do not."""
-    if mixed_precision == "fp16":
+def make_optimizer(options, num_train_steps: int, num_warmup_steps: int):
+    """The optimizer the shared flags ask for (`learning_rate`, `optimizer`,
+    `mixed_precision`): the original schedule, wrapped for loss scaling under fp16."""
+    optimizer = create_optimizer(options.learning_rate, max(num_train_steps, 1),
+                                 num_warmup_steps, options.optimizer)
+    if options.mixed_precision == "fp16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def run_config(options, num_train_steps: int) -> RunConfig:
+    """RunConfig from the shared flags of the training scripts."""
+    return RunConfig(
+        output_dir=options.output_dir, num_train_steps=num_train_steps,
+        save_checkpoints_steps=options.save_checkpoints_steps,
+        steps_per_execution=options.iterations_per_loop,
+        keep_checkpoint_max=options.keep_checkpoint_max, jit_compile=options.jit_compile,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
+    )
 
 
 def set_determinism(deterministic: bool, seed: int | None) -> None:

@@ -10,12 +10,11 @@ continuation).
 
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
 from bert_tf.tokenization import FastTokenizer
+from bert_tf.training import write_atomically
 
 SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -62,7 +61,4 @@ class _WordSplitter(FastTokenizer):
 
 def write_vocab(tokens: list[str], path: str) -> None:
     """One token per line, atomically (temp file, then rename)."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as handle:
-        handle.write("".join(f"{token}\n" for token in tokens))
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    write_atomically(path, "".join(f"{token}\n" for token in tokens))

@@ -21,7 +21,6 @@ from absl import logging
 from bert_tf import training
 from bert_tf.config import BertConfig
 from bert_tf.input_pipeline import classifier_dataset
-from bert_tf.optimization import create_optimizer
 from bert_tf.tasks import glue
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 
@@ -87,11 +86,7 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
         model = glue.BertClassifier(
             config, task.num_labels, dtype=training.dtype_policy(options.mixed_precision)
         )
-        optimizer = training.wrap_for_mixed_precision(
-            create_optimizer(options.learning_rate, max(num_train_steps, 1), num_warmup_steps,
-                             options.optimizer),
-            options.mixed_precision,
-        )
+        optimizer = training.make_optimizer(options, num_train_steps, num_warmup_steps)
         optimizer.build(model.trainable_variables)
     classification = glue.ClassificationTask(task)
 
@@ -110,16 +105,10 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
         glue.write_features(train_examples, task, options.max_seq_length, tokenizer, train_file)
         logging.info("Training on %d examples, batch %d, %d steps", len(train_examples),
                      options.train_batch_size, num_train_steps)
-        run_config = training.RunConfig(
-            output_dir=options.output_dir, num_train_steps=num_train_steps,
-            save_checkpoints_steps=options.save_checkpoints_steps,
-            steps_per_execution=options.iterations_per_loop,
-            gradient_accumulation_steps=options.gradient_accumulation_steps,
-            keep_checkpoint_max=options.keep_checkpoint_max, jit_compile=options.jit_compile,
-        )
         training.train(
             strategy, model, optimizer, classification,
-            dataset_fn(train_file, options.train_batch_size, True), run_config,
+            dataset_fn(train_file, options.train_batch_size, True),
+            training.run_config(options, num_train_steps),
             options.train_batch_size, options.init_checkpoint,
         )
     else:

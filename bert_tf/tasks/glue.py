@@ -24,6 +24,7 @@ from keras import ops
 
 from bert_tf.config import BertConfig
 from bert_tf.features import encode_text
+from bert_tf.heads import label_log_probs
 from bert_tf.modeling import BertModel, truncated_normal
 from bert_tf.tokenization import FullTokenizer
 
@@ -318,8 +319,7 @@ class ClassificationTask:
     def per_example_loss(self, outputs: dict, batch: dict):
         if self.task.is_regression:
             return ops.square(outputs["predictions"] - ops.cast(batch["label_ids"], "float32"))
-        labels = ops.expand_dims(ops.cast(batch["label_ids"], "int32"), -1)
-        return -ops.squeeze(ops.take_along_axis(outputs["log_probs"], labels, axis=-1), -1)
+        return -label_log_probs(outputs["log_probs"], batch["label_ids"])
 
     def loss(self, outputs: dict, batch: dict, normalizers: dict):
         return ops.sum(self.per_example_loss(outputs, batch)) / normalizers["examples"]

@@ -19,16 +19,9 @@ from keras import ops
 
 from bert_tf import training
 from bert_tf.config import BertConfig
-from bert_tf.heads import BertPretrainer
+from bert_tf.heads import BertPretrainer, label_log_probs
 from bert_tf.input_pipeline import pretraining_dataset
 from bert_tf.masking import DynamicMasking
-from bert_tf.optimization import create_optimizer
-
-
-def _label_log_probs(log_probs, labels):
-    """[..., C] log-probabilities and [...] labels -> [...] log p(label)."""
-    labels = ops.expand_dims(ops.cast(labels, "int32"), -1)
-    return ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
 
 
 def _hits(log_probs, labels):
@@ -52,9 +45,9 @@ class PretrainingTask:
 
     def _per_example_losses(self, outputs: dict, batch: dict):
         """-> masked-LM losses [B, P] and next-sentence losses [B]."""
-        masked_lm = -_label_log_probs(outputs["masked_lm_log_probs"], batch["masked_lm_ids"])
+        masked_lm = -label_log_probs(outputs["masked_lm_log_probs"], batch["masked_lm_ids"])
         labels = ops.reshape(batch["next_sentence_labels"], (-1,))
-        next_sentence = -_label_log_probs(outputs["next_sentence_log_probs"], labels)
+        next_sentence = -label_log_probs(outputs["next_sentence_log_probs"], labels)
         return masked_lm, next_sentence
 
     def loss(self, outputs: dict, batch: dict, normalizers: dict):
@@ -153,23 +146,10 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
 
     with strategy.scope():
         model = BertPretrainer(config, dtype=training.dtype_policy(options.mixed_precision))
-        optimizer = training.wrap_for_mixed_precision(
-            create_optimizer(
-                options.learning_rate, max(options.num_train_steps, 1),
-                options.num_warmup_steps, options.optimizer,
-            ),
-            options.mixed_precision,
+        optimizer = training.make_optimizer(
+            options, options.num_train_steps, options.num_warmup_steps
         )
     task = PretrainingTask(nsp=options.nsp)
-    run_config = training.RunConfig(
-        output_dir=options.output_dir,
-        num_train_steps=options.num_train_steps,
-        save_checkpoints_steps=options.save_checkpoints_steps,
-        steps_per_execution=options.iterations_per_loop,
-        gradient_accumulation_steps=options.gradient_accumulation_steps,
-        keep_checkpoint_max=options.keep_checkpoint_max,
-        jit_compile=options.jit_compile,
-    )
 
     masking = None
     if options.dynamic_masking:
@@ -197,7 +177,8 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
     if options.do_train:
         training.train(
             strategy, model, optimizer, task, dataset_fn(True, options.train_batch_size),
-            run_config, options.train_batch_size, options.init_checkpoint,
+            training.run_config(options, options.num_train_steps), options.train_batch_size,
+            options.init_checkpoint,
         )
     if not options.do_eval:
         return None

@@ -24,6 +24,7 @@ from absl import logging
 from keras import ops
 
 from bert_tf.config import BertConfig
+from bert_tf.heads import label_log_probs
 from bert_tf.modeling import BertModel, truncated_normal
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
@@ -368,8 +369,7 @@ class SpanTask:
         for name, positions in (("start_logits", "start_positions"),
                                 ("end_logits", "end_positions")):
             log_probs = ops.log_softmax(outputs[name], axis=-1)
-            index = ops.expand_dims(ops.cast(batch[positions], "int32"), -1)
-            total = total - ops.sum(ops.take_along_axis(log_probs, index, axis=-1))
+            total = total - ops.sum(label_log_probs(log_probs, batch[positions]))
         return total / 2.0 / normalizers["examples"]
 
     def predict(self, outputs: dict, batch: dict) -> dict:

@@ -19,7 +19,6 @@ from absl import logging
 from bert_tf import training
 from bert_tf.config import BertConfig
 from bert_tf.input_pipeline import classifier_dataset
-from bert_tf.optimization import create_optimizer
 from bert_tf.tasks import squad, squad_eval
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 
@@ -113,10 +112,8 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
                           * options.num_train_epochs)
     with strategy.scope():
         model = squad.BertSpanModel(config, dtype=training.dtype_policy(options.mixed_precision))
-        optimizer = training.wrap_for_mixed_precision(
-            create_optimizer(options.learning_rate, max(num_train_steps, 1),
-                             int(num_train_steps * options.warmup_proportion), options.optimizer),
-            options.mixed_precision,
+        optimizer = training.make_optimizer(
+            options, num_train_steps, int(num_train_steps * options.warmup_proportion)
         )
         optimizer.build(model.trainable_variables)
     task = squad.SpanTask()
@@ -142,16 +139,10 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
         train_file = os.path.join(options.output_dir, "train.tf_record")
         squad.write_features(features(squad.shuffle_for_training(train_examples), True),
                              train_file, is_training=True)
-        run_config = training.RunConfig(
-            output_dir=options.output_dir, num_train_steps=num_train_steps,
-            save_checkpoints_steps=options.save_checkpoints_steps,
-            steps_per_execution=options.iterations_per_loop,
-            gradient_accumulation_steps=options.gradient_accumulation_steps,
-            keep_checkpoint_max=options.keep_checkpoint_max, jit_compile=options.jit_compile,
-        )
         training.train(
             strategy, model, optimizer, task,
-            dataset_fn(train_file, options.train_batch_size, True), run_config,
+            dataset_fn(train_file, options.train_batch_size, True),
+            training.run_config(options, num_train_steps),
             options.train_batch_size, options.init_checkpoint,
         )
     else:

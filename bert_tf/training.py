@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -129,8 +130,21 @@ def training_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) ->
 
 
 def latest_checkpoint(output_dir: str) -> str | None:
-    """The newest `model.ckpt-N` of `output_dir`'s state file, or None."""
-    return tf.train.latest_checkpoint(output_dir)
+    """The newest complete `model.ckpt-N` in `output_dir`, or None.
+
+    A checkpoint is complete once its `.index` file exists (TensorFlow writes the index after
+    the data). The directory is scanned as well as the `checkpoint` state file, so a run killed
+    between writing a checkpoint and updating the state file still resumes from it."""
+    steps = {}
+    for index in tf.io.gfile.glob(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")):
+        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index", os.path.basename(index))
+        if match:
+            steps[int(match.group(1))] = index[: -len(".index")]
+    from_state = tf.train.latest_checkpoint(output_dir)
+    if from_state:
+        match = re.search(r"-(\d+)$", from_state)
+        steps.setdefault(int(match.group(1)) if match else -1, from_state)
+    return steps[max(steps)] if steps else None
 
 
 def save(model, optimizer, output_dir: str, keep_checkpoint_max: int) -> str:

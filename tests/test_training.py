@@ -113,6 +113,19 @@ def test_original_checkpoint_resumes_and_evaluates(tmp_path):
         assert results[key] == pytest.approx(expected[key], abs=1e-4), key
 
 
+def test_latest_checkpoint_finds_one_written_before_the_state_file(tmp_path):
+    """A kill between a checkpoint's `.index` and the `checkpoint` state file loses nothing:
+    the newest complete checkpoint is found by scanning the directory."""
+    source = fixture_path("optimizer", "model_ckpt_step8")
+    for path in source.glob("model.ckpt-8.*"):
+        shutil.copy(path, tmp_path)
+    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+    tf.compat.v1.train.update_checkpoint_state(str(tmp_path), str(tmp_path / "model.ckpt-3"))
+    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+    (tmp_path / "model.ckpt-9.data-00000-of-00001").write_bytes(b"")  # no index: incomplete
+    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+
+
 def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
     """The TPU proxy: train, eval and predict steps XLA-compile (static shapes) in a
     strategy, and the jitted train steps run."""

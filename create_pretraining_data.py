@@ -6,6 +6,11 @@
         --random_seed=12345 --dupe_factor=5
 
 Flags, defaults and output bytes are the original's (see bert_tf/pretraining_data.py).
+`--mode=fast` cuts the corpus into shards made in parallel by `--num_workers` processes and
+writes one file per shard (see bert_tf/pretraining_shards.py):
+
+    python create_pretraining_data.py --mode=fast --input_file=corpus/*.txt \
+        --output_file=out/ --vocab_file=vocab.txt ...   # out/part-00000-of-00016.tfrecord...
 """
 
 import os
@@ -15,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from bert_tf import pretraining_data
+from bert_tf import pretraining_data, pretraining_shards
 from bert_tf.tokenization import FullTokenizer, VocabError
 
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of globs).")
@@ -58,6 +63,14 @@ flags.DEFINE_bool(
     "skip_invalid_utf8", False,
     "Skip (and count) input lines that are not valid UTF-8 instead of stopping with an error.",
 )
+flags.DEFINE_enum(
+    "mode", "fidelity", ["fidelity", "fast"],
+    "fidelity: byte-identical to the original's output. fast: the corpus cut into shards at "
+    "blank lines, made in parallel (--num_workers), one output file per shard; the same "
+    "distribution of features, documents shuffled and paired within a shard.",
+)
+flags.DEFINE_integer("num_workers", 0, "Fast mode: worker processes (0: every core).")
+flags.DEFINE_float("shard_size_mb", 8.0, "Fast mode: the most input text one shard holds.")
 FLAGS = flags.FLAGS
 
 
@@ -73,34 +86,47 @@ def run():
     pretraining_data.validate_flags(
         FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, FLAGS.masked_lm_prob
     )
+    options = pretraining_data.InstanceOptions(
+        max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob, do_whole_word_mask=FLAGS.do_whole_word_mask,
+        mask=FLAGS.masking == "static", packing=FLAGS.packing,
+        sentence_order=FLAGS.sentence_order_prediction, max_ngram=FLAGS.ngram_masking,
+    )
+    input_files = pretraining_data.expand_input_files(FLAGS.input_file)
+    megabytes = sum(os.path.getsize(f) for f in input_files if os.path.exists(f)) / 1e6
+    print(f"*** Reading from {len(input_files)} input files ({megabytes:.2f} MB) ***")
+    if FLAGS.mode == "fast":
+        paths, counts, tokens, masked = run_fast(input_files, options, megabytes, start)
+    else:
+        paths, counts, tokens, masked = run_fidelity(input_files, options, megabytes, start)
+    seconds = time.perf_counter() - start
+    for path, count in zip(paths, counts, strict=True):
+        print(f"Wrote {count} instances to {path}")
+    total = sum(counts)
+    if total:
+        print(
+            f"Total {total} instances in {len(paths)} files, {seconds:.1f} s "
+            f"({megabytes / seconds:.2f} MB/s); mean tokens {tokens / total:.1f}, masked tokens "
+            f"{masked} ({masked / total:.1f} per instance)"
+        )
+
+
+def run_fidelity(input_files, options, megabytes, start):
+    """The original's algorithm in one process; returns (paths, counts, tokens, masked)."""
     output_files = FLAGS.output_file.split(",")
     pretraining_data.check_writable(output_files)
     tokenizer = FullTokenizer(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-    input_files = pretraining_data.expand_input_files(FLAGS.input_file)
-    print(f"*** Reading from {len(input_files)} input files ***")
     documents, skipped = pretraining_data.read_documents(
         input_files, tokenizer, skip_invalid_utf8=FLAGS.skip_invalid_utf8
     )
-    megabytes = sum(os.path.getsize(f) for f in input_files if os.path.exists(f)) / 1e6
     seconds = time.perf_counter() - start
-    print(f"Read {len(documents)} documents ({megabytes:.2f} MB, {megabytes / seconds:.2f} MB/s); "
+    print(f"Read {len(documents)} documents ({megabytes / seconds:.2f} MB/s); "
           f"skipped {skipped} invalid UTF-8 lines", flush=True)
-    if FLAGS.packing == "nsp":
-        instances = pretraining_data.create_training_instances(
-            documents, list(tokenizer.vocab.keys()), FLAGS.max_seq_length, FLAGS.dupe_factor,
-            FLAGS.short_seq_prob, FLAGS.masked_lm_prob, FLAGS.max_predictions_per_seq,
-            random.Random(FLAGS.random_seed), FLAGS.do_whole_word_mask,
-            mask=FLAGS.masking == "static", sentence_order=FLAGS.sentence_order_prediction,
-            max_ngram=FLAGS.ngram_masking,
-        )
-    else:
-        instances = pretraining_data.create_packed_instances(
-            documents, FLAGS.max_seq_length, FLAGS.dupe_factor, FLAGS.masked_lm_prob,
-            FLAGS.max_predictions_per_seq, list(tokenizer.vocab.keys()),
-            random.Random(FLAGS.random_seed), FLAGS.packing == "full_sentences",
-            FLAGS.do_whole_word_mask, mask=FLAGS.masking == "static",
-            max_ngram=FLAGS.ngram_masking,
-        )
+    instances = pretraining_data.make_instances(
+        documents, list(tokenizer.vocab.keys()), options, random.Random(FLAGS.random_seed)
+    )
     print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s", flush=True)
 
     def progress(written: int) -> None:
@@ -109,20 +135,42 @@ def run():
               f"{megabytes / elapsed:.2f} MB/s of input overall", flush=True)
 
     counts = pretraining_data.write_instances(
-        instances, tokenizer, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq, output_files,
-        progress,
+        instances, tokenizer, options.max_seq_length, options.max_predictions_per_seq,
+        output_files, progress,
     )
-    seconds = time.perf_counter() - start
     tokens = sum(len(i.tokens) for i in instances)
     masked = sum(len(i.masked_lm_positions) for i in instances)
-    for path, count in zip(output_files, counts, strict=True):
-        print(f"Wrote {count} instances to {path}")
-    if instances:
-        print(
-            f"Total {len(instances)} instances in {seconds:.1f} s ({megabytes / seconds:.2f} "
-            f"MB/s); mean tokens {tokens / len(instances):.1f}, masked tokens {masked} "
-            f"({masked / len(instances):.1f} per instance)"
+    return output_files, counts, tokens, masked
+
+
+def run_fast(input_files, options, megabytes, start):
+    """Shards in parallel; returns (paths, counts, tokens, masked)."""
+    if "," in FLAGS.output_file:
+        raise pretraining_data.PretrainingDataError(
+            "output_file: fast mode writes one file per shard; give one pattern such as "
+            "out/part-%05d.tfrecord or a directory, not a comma-separated list"
         )
+    FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)  # a bad vocabulary fails here, once
+    workers = FLAGS.num_workers or pretraining_shards.default_num_workers()
+    totals = {"documents": 0, "instances": 0, "bytes": 0}
+
+    def progress(summary, done: int, total: int) -> None:
+        totals["documents"] += summary.documents
+        totals["instances"] += summary.instances
+        totals["bytes"] += summary.bytes_read
+        elapsed = time.perf_counter() - start
+        print(f"  shard {done}/{total}: {totals['documents']} documents, "
+              f"{totals['instances']} instances, {totals['bytes'] / 1e6 / elapsed:.2f} MB/s",
+              flush=True)
+
+    paths, summaries = pretraining_shards.create_sharded(
+        input_files, FLAGS.output_file, FLAGS.vocab_file, FLAGS.do_lower_case, options,
+        FLAGS.random_seed, workers, FLAGS.shard_size_mb, FLAGS.skip_invalid_utf8, progress,
+    )
+    skipped = sum(s.skipped_lines for s in summaries)
+    print(f"{workers} workers, {len(paths)} shards; skipped {skipped} invalid UTF-8 lines")
+    return (paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),
+            sum(s.masked for s in summaries))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ from absl import app, flags
 
 import bert_tf
 from bert_tf import pretraining_data
+from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.features import encode_text
 from bert_tf.input_pipeline import pretraining_dataset
 from bert_tf.tasks import classifier, pretraining
-from bert_tf.tokenization import FastTokenizer, FullTokenizer
+from bert_tf.tokenization import FullTokenizer
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 PAIRS = [

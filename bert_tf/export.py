@@ -23,10 +23,10 @@ import tensorflow_text as tf_text
 
 from bert_tf import checkpoint as checkpoint_lib
 from bert_tf.config import BertConfig
+from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.modeling import BertModel
 from bert_tf.tasks.glue import BertClassifier
 from bert_tf.tasks.squad import BertSpanModel
-from bert_tf.tokenization import FastTokenizer
 
 KINDS = ("classifier", "squad", "embeddings")
 

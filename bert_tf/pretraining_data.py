@@ -22,8 +22,9 @@ import struct
 import uuid
 from collections.abc import Callable, Sequence
 
-import tensorflow as tf
+import google_crc32c
 
+from bert_tf import file_io
 from bert_tf.tokenization import FullTokenizer
 
 
@@ -48,7 +49,7 @@ def expand_input_files(input_file: str) -> list[str]:
     for pattern in input_file.split(","):
         if not pattern:
             continue
-        matches = tf.io.gfile.glob(pattern)
+        matches = file_io.glob(pattern)
         if not matches:
             raise PretrainingDataError(f"input_file: the pattern {pattern!r} matches no file")
         files.extend(matches)
@@ -62,41 +63,105 @@ def read_documents(
 ) -> tuple[list[list[list[str]]], int]:
     """Reads and tokenizes documents: lists of sentences, each a list of word pieces.
 
-    A blank line ends a document; documents with no tokens are dropped. Lines that are not
-    valid UTF-8 raise PretrainingDataError naming the file and line, or, with
-    `skip_invalid_utf8`, are skipped and counted. Input with no text at all raises
-    PretrainingDataError. Returns (documents, skipped line count).
+    A blank line ends a document (a new file does not, as in the original); documents with
+    no tokens are dropped. Lines that are not valid UTF-8 raise PretrainingDataError naming
+    the file and line, or, with `skip_invalid_utf8`, are skipped and counted. Input with no
+    text at all raises PretrainingDataError. Returns (documents, skipped line count).
     """
     documents: list[list[list[str]]] = [[]]
     skipped = 0
     for input_file in input_files:
-        with tf.io.gfile.GFile(input_file, "rb") as reader:
+        with file_io.open_file(input_file, "rb") as reader:
             data = reader.read()
-        lines = data.split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        for line_number, raw in enumerate(lines, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as error:
-                if skip_invalid_utf8:
-                    skipped += 1
-                    continue
-                raise PretrainingDataError(
-                    f"{input_file}: line {line_number} is not valid UTF-8 (byte {error.start} "
-                    f"of the line); fix the file or pass --skip_invalid_utf8"
-                ) from None
-            if not line:
-                documents.append([])
-            tokens = tokenizer.tokenize(line)
-            if tokens:
-                documents[-1].append(tokens)
+        try:
+            skipped += add_documents(documents, data, tokenizer, skip_invalid_utf8)
+        except InvalidLine as error:
+            raise invalid_utf8_error(input_file, error.line_index + 1, error.byte) from None
     documents = [document for document in documents if document]
     if not documents:
         raise PretrainingDataError(
             f"input_file: {', '.join(input_files)} hold no text (no non-empty line)"
         )
     return documents, skipped
+
+
+class InvalidLine(Exception):
+    """Raised by add_documents: line `line_index` (from 0) of its data is not UTF-8."""
+
+    def __init__(self, line_index: int, byte: int):
+        super().__init__(line_index, byte)
+        self.line_index, self.byte = line_index, byte
+
+
+def invalid_utf8_error(input_file: str, line_number: int, byte: int) -> PretrainingDataError:
+    return PretrainingDataError(
+        f"{input_file}: line {line_number} is not valid UTF-8 (byte {byte} of the line); "
+        f"fix the file or pass --skip_invalid_utf8"
+    )
+
+
+def add_documents(
+    documents: list[list[list[str]]], data: bytes, tokenizer: FullTokenizer,
+    skip_invalid_utf8: bool = False,
+) -> int:
+    """Tokenizes the lines of `data` onto `documents` (its last one continues; a blank line
+    starts a new one). Returns the number of invalid UTF-8 lines skipped; without
+    `skip_invalid_utf8` the first one raises InvalidLine."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    skipped = 0
+    current = documents[-1]
+    for line_index, raw in enumerate(lines):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as error:
+            if skip_invalid_utf8:
+                skipped += 1
+                continue
+            raise InvalidLine(line_index, error.start) from None
+        if not line:
+            current = []
+            documents.append(current)
+        tokens = tokenizer.tokenize(line)
+        if tokens:
+            current.append(tokens)
+    return skipped
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceOptions:
+    """How documents become instances: the original's flags and this port's additions."""
+
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    dupe_factor: int = 10
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    do_whole_word_mask: bool = False
+    mask: bool = True  # False: dynamic masking at training time
+    packing: str = "nsp"  # or "full_sentences", "doc_sentences"
+    sentence_order: bool = False
+    max_ngram: int = 1
+
+
+def make_instances(
+    documents: list[list[list[str]]], vocab_words: list[str], options: InstanceOptions,
+    rng: random.Random,
+) -> list[TrainingInstance]:
+    """create_training_instances or create_packed_instances, as `options.packing` says."""
+    o = options
+    if o.packing == "nsp":
+        return create_training_instances(
+            documents, vocab_words, o.max_seq_length, o.dupe_factor, o.short_seq_prob,
+            o.masked_lm_prob, o.max_predictions_per_seq, rng, o.do_whole_word_mask, o.mask,
+            o.sentence_order, o.max_ngram,
+        )
+    return create_packed_instances(
+        documents, o.max_seq_length, o.dupe_factor, o.masked_lm_prob, o.max_predictions_per_seq,
+        vocab_words, rng, o.packing == "full_sentences", o.do_whole_word_mask, o.mask,
+        o.max_ngram,
+    )
 
 
 def create_training_instances(
@@ -116,7 +181,7 @@ def create_training_instances(
     """All instances of `dupe_factor` passes over the shuffled documents, shuffled. With
     `mask=False` (dynamic masking) instances carry no masked-LM predictions; with
     `sentence_order` (ALBERT) the negatives are the two segments swapped."""
-    rng.shuffle(documents)
+    shuffle(documents, rng)
     instances = []
     for _ in range(dupe_factor):
         for document_index in range(len(documents)):
@@ -127,7 +192,7 @@ def create_training_instances(
                     do_whole_word_mask, mask, sentence_order, max_ngram,
                 )
             )
-    rng.shuffle(instances)
+    shuffle(instances, rng)
     return instances
 
 
@@ -238,7 +303,7 @@ def create_packed_instances(
     between them; DOC-SENTENCES (`False`) ends a sequence at a document's end. A sentence
     longer than a whole sequence is cut. Segment ids are all 0, next_sentence_labels 0.
     """
-    rng.shuffle(documents)
+    shuffle(documents, rng)
     capacity = max_seq_length - 2
     instances = []
 
@@ -268,7 +333,7 @@ def create_packed_instances(
                 emit(chunk)
                 chunk = []
         emit(chunk)
-    rng.shuffle(instances)
+    shuffle(instances, rng)
     return instances
 
 
@@ -301,42 +366,61 @@ def create_masked_lm_predictions(
     with probability proportional to 1/n; a span that does not fit the budget is skipped.
     Returns (tokens with masks, masked positions ascending, original tokens there).
     """
-    candidates: list[list[int]] = []
-    for i, token in enumerate(tokens):
-        if token in ("[CLS]", "[SEP]"):
-            continue
-        if do_whole_word_mask and candidates and token.startswith("##"):
-            candidates[-1].append(i)
+    if do_whole_word_mask or max_ngram > 1:
+        candidates: list = []
+        for i, token in enumerate(tokens):
+            if token == "[CLS]" or token == "[SEP]":
+                continue
+            if do_whole_word_mask and candidates and token.startswith("##"):
+                candidates[-1].append(i)
+            else:
+                candidates.append([i])
+        if max_ngram > 1:
+            candidates = _ngram_picks(candidates, max_ngram, rng)
         else:
-            candidates.append([i])
-    if max_ngram > 1:
-        candidates = _ngram_picks(candidates, max_ngram, rng)
-    else:
-        rng.shuffle(candidates)
+            shuffle(candidates, rng)
+    else:  # single positions: shuffled as the original shuffles its one-element lists
+        candidates = [i for i, token in enumerate(tokens) if token != "[CLS]" and token != "[SEP]"]
+        shuffle(candidates, rng)
+        candidates = [[i] for i in candidates[:max_predictions_per_seq]]
 
     output_tokens = list(tokens)
     num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
     masked: list[tuple[int, str]] = []
     covered: set[int] = set()
+    random = rng.random
     for indexes in candidates:
         if len(masked) >= num_to_predict:
             break
         if len(masked) + len(indexes) > num_to_predict:
             continue
-        if any(index in covered for index in indexes):
+        if max_ngram > 1 and any(index in covered for index in indexes):  # spans overlap
             continue
         for index in indexes:
             covered.add(index)
-            if rng.random() < 0.8:
+            if random() < 0.8:
                 replacement = "[MASK]"
-            elif rng.random() < 0.5:
+            elif random() < 0.5:
                 replacement = tokens[index]
             else:
                 replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
             output_tokens[index] = replacement
             masked.append((index, tokens[index]))
-    masked.sort(key=lambda item: item[0])
+    masked.sort()
     return output_tokens, [index for index, _ in masked], [label for _, label in masked]
+
+
+def shuffle(items: list, rng: random.Random) -> None:
+    """`rng.shuffle(items)`: the same permutation from the same draws (CPython's
+    Fisher-Yates with getrandbits rejection sampling), without a call per element."""
+    getrandbits = rng.getrandbits
+    for i in range(len(items) - 1, 0, -1):
+        bound = i + 1
+        bits = bound.bit_length()
+        j = getrandbits(bits)
+        while j >= bound:
+            j = getrandbits(bits)
+        items[i], items[j] = items[j], items[i]
 
 
 def _ngram_picks(candidates: list[list[int]], max_ngram: int,
@@ -344,7 +428,7 @@ def _ngram_picks(candidates: list[list[int]], max_ngram: int,
     """ALBERT's n-gram candidates: for each start (in random order) a span of n candidate
     units, n in 1..max_ngram with P(n) proportional to 1/n among the spans that fit."""
     starts = list(range(len(candidates)))
-    rng.shuffle(starts)
+    shuffle(starts, rng)
     picks = []
     for start in starts:
         longest = min(max_ngram, len(candidates) - start)
@@ -389,15 +473,13 @@ def _length_delimited(field_tag: bytes, payload: bytes) -> bytes:
     return field_tag + _varint(len(payload)) + payload
 
 
-def _int64_feature(values: Sequence[int]) -> bytes:
-    """A tf.train.Feature holding an Int64List (packed), as wire bytes."""
-    packed = b"".join(map(_varint, values))
+def _int64_feature(packed: bytes) -> bytes:
+    """A tf.train.Feature holding an Int64List, from its packed varints, as wire bytes."""
     return _length_delimited(b"\x1a", _length_delimited(b"\x0a", packed))
 
 
-def _float_feature(values: Sequence[float]) -> bytes:
-    """A tf.train.Feature holding a FloatList (packed little-endian float32), as wire bytes."""
-    packed = struct.pack(f"<{len(values)}f", *values)
+def _float_feature(packed: bytes) -> bytes:
+    """A tf.train.Feature holding a FloatList, from its packed little-endian float32s."""
     return _length_delimited(b"\x12", _length_delimited(b"\x0a", packed))
 
 
@@ -416,26 +498,54 @@ def serialize_example(features: dict[str, bytes]) -> bytes:
     return _length_delimited(b"\x0a", entries)
 
 
+def token_varints(vocab: dict[str, int]) -> dict[str, bytes]:
+    """Word piece -> the varint bytes of its id, for instance_to_example."""
+    return {token: _varint(index) for token, index in vocab.items()}
+
+
+_ONE_FLOAT32 = struct.pack("<f", 1.0)
+
+
 def instance_to_example(
     instance: TrainingInstance,
-    tokenizer: FullTokenizer,
+    varints: dict[str, bytes],
     max_seq_length: int,
     max_predictions_per_seq: int,
 ) -> bytes:
-    """Serializes one instance as the original does (zero-padded to the fixed lengths)."""
-    input_ids = tokenizer.convert_tokens_to_ids(instance.tokens)
-    padding = [0] * (max_seq_length - len(input_ids))
-    masked_ids = tokenizer.convert_tokens_to_ids(instance.masked_lm_labels)
-    masked_padding = [0] * (max_predictions_per_seq - len(masked_ids))
+    """Serializes one instance as the original does (zero-padded to the fixed lengths;
+    `varints` from token_varints). Zero and one are one-byte varints, so the masks and
+    padding are runs of bytes."""
+    length = len(instance.tokens)
+    padding = b"\x00" * (max_seq_length - length)
+    predictions = len(instance.masked_lm_labels)
+    masked_padding = b"\x00" * (max_predictions_per_seq - predictions)
     return serialize_example({
-        "input_ids": _int64_feature(input_ids + padding),
-        "input_mask": _int64_feature([1] * len(input_ids) + padding),
-        "segment_ids": _int64_feature(instance.segment_ids + padding),
-        "masked_lm_positions": _int64_feature(instance.masked_lm_positions + masked_padding),
-        "masked_lm_ids": _int64_feature(masked_ids + masked_padding),
-        "masked_lm_weights": _float_feature([1.0] * len(masked_ids) + [0.0] * len(masked_padding)),
-        "next_sentence_labels": _int64_feature([1 if instance.is_random_next else 0]),
+        "input_ids": _int64_feature(b"".join([varints[t] for t in instance.tokens]) + padding),
+        "input_mask": _int64_feature(b"\x01" * length + padding),
+        "segment_ids": _int64_feature(bytes(instance.segment_ids) + padding),
+        "masked_lm_positions": _int64_feature(
+            b"".join(map(_varint, instance.masked_lm_positions)) + masked_padding
+        ),
+        "masked_lm_ids": _int64_feature(
+            b"".join([varints[t] for t in instance.masked_lm_labels]) + masked_padding
+        ),
+        "masked_lm_weights": _float_feature(
+            _ONE_FLOAT32 * predictions + b"\x00" * 4 * (max_predictions_per_seq - predictions)
+        ),
+        "next_sentence_labels": _int64_feature(b"\x01" if instance.is_random_next else b"\x00"),
     })
+
+
+def _masked_crc(data: bytes) -> bytes:
+    """TFRecord's checksum: CRC32C rotated right by 15 bits plus a constant, little-endian."""
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+def tfrecord(data: bytes) -> bytes:
+    """One TFRecord: length, its checksum, the data, its checksum."""
+    length = struct.pack("<Q", len(data))
+    return length + _masked_crc(length) + data + _masked_crc(data)
 
 
 def write_instances(
@@ -454,31 +564,32 @@ def write_instances(
     """
     temporary = [f"{path}.tmp-{uuid.uuid4().hex}" for path in output_files]
     counts = [0] * len(output_files)
+    varints = token_varints(tokenizer.vocab)
     writers = []
     try:
         for path in temporary:
             directory = os.path.dirname(path)
             if directory:
-                tf.io.gfile.makedirs(directory)
-            writers.append(tf.io.TFRecordWriter(path))
+                file_io.makedirs(directory)
+            writers.append(file_io.open_file(path, "wb"))
         for index, instance in enumerate(instances):
             shard = index % len(writers)
-            writers[shard].write(
-                instance_to_example(instance, tokenizer, max_seq_length, max_predictions_per_seq)
-            )
+            writers[shard].write(tfrecord(
+                instance_to_example(instance, varints, max_seq_length, max_predictions_per_seq)
+            ))
             counts[shard] += 1
             if progress and (index + 1) % 10000 == 0:
                 progress(index + 1)
         for writer in writers:
             writer.close()
         for path, final in zip(temporary, output_files, strict=True):
-            tf.io.gfile.rename(path, final, overwrite=True)
+            file_io.rename(path, final)
     except BaseException:
         for writer in writers:
             writer.close()
         for path in temporary:
-            if tf.io.gfile.exists(path):
-                tf.io.gfile.remove(path)
+            if file_io.exists(path):
+                file_io.remove(path)
         raise
     return counts
 
@@ -491,11 +602,11 @@ def check_writable(output_files: Sequence[str]) -> None:
         try:
             directory = os.path.dirname(path)
             if directory:
-                tf.io.gfile.makedirs(directory)
-            with tf.io.gfile.GFile(probe, "wb") as handle:
+                file_io.makedirs(directory)
+            with file_io.open_file(probe, "wb") as handle:
                 handle.write(b"")
-            tf.io.gfile.remove(probe)
-        except (tf.errors.OpError, OSError) as error:
+            file_io.remove(probe)
+        except Exception as error:  # OSError locally, tf.errors.OpError remotely
             reason = getattr(error, "message", None) or str(error)
             raise PretrainingDataError(f"output_file: cannot write {path}: {reason}") from None
 

@@ -1,12 +1,10 @@
-"""WordPiece tokenization with the original BERT's exact behaviour, and a fast in-graph path.
+"""WordPiece tokenization with the original BERT's exact behaviour (pure Python, no TensorFlow).
 
 `FullTokenizer` = `BasicTokenizer` (clean text, split CJK characters, optionally lower-case
 and strip accents, split punctuation) then `WordpieceTokenizer` (greedy longest-match-first
 against the vocabulary, `[UNK]` for words it cannot cover or longer than 200 characters).
 
-`FastTokenizer` does the same work as TensorFlow ops (tensorflow-text), batched and usable
-inside a SavedModel; it gives the same ids as `FullTokenizer` (see its docstring for how
-the few cases tensorflow-text treats differently are brought in line).
+The same work as TensorFlow ops, for graphs and SavedModels: `fast_tokenization.FastTokenizer`.
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ import collections
 import re
 import unicodedata
 
-import tensorflow as tf
-import tensorflow_text as tf_text
+from bert_tf import file_io
 
 # Published checkpoints whose case handling we know, for validate_case_matches_checkpoint.
 _UNCASED_MODELS = (
@@ -82,9 +79,9 @@ def load_vocab(vocab_file: str) -> collections.OrderedDict[str, int]:
     As the original: each line is stripped of surrounding whitespace and gets the id of its
     line number; a token that appears twice keeps the id of its last line.
     """
-    if not tf.io.gfile.exists(vocab_file):
+    if not file_io.exists(vocab_file):
         raise VocabError(f"{vocab_file}: vocabulary file not found")
-    with tf.io.gfile.GFile(vocab_file, "rb") as reader:
+    with file_io.open_file(vocab_file, "rb") as reader:
         data = reader.read()
     try:
         text = data.decode("utf-8")
@@ -126,12 +123,40 @@ class FullTokenizer:
         self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
         self.vocab_file = vocab_file
         self.do_lower_case = do_lower_case
+        self._word_pieces: dict[str, list[str]] = {}
 
     def tokenize(self, text: str | bytes) -> list[str]:
+        """Word pieces of `text`: the original's BasicTokenizer then WordpieceTokenizer, with
+        the same result, faster. An ASCII line is split by one regular expression; any other
+        line is cleaned by one `str.translate` (the original's per-character rules,
+        remembered per character) and split on whitespace. The pieces of each word are
+        remembered (up to _WORD_CACHE_SIZE words)."""
+        text = convert_to_unicode(text)
+        if text.isascii():
+            words = _ascii_words(text, self.do_lower_case)  # already basic-tokenized
+        else:
+            words = text.translate(_CLEANING).split()  # still to lower-case and split
+        cache = self._word_pieces
         split_tokens = []
-        for token in self.basic_tokenizer.tokenize(text):
-            split_tokens.extend(self.wordpiece_tokenizer.tokenize(token))
+        for word in words:
+            pieces = cache.get(word)
+            if pieces is None:
+                pieces = self._word_pieces_uncached(word)
+                if len(cache) < _WORD_CACHE_SIZE:
+                    cache[word] = pieces
+            split_tokens.extend(pieces)
         return split_tokens
+
+    def _word_pieces_uncached(self, word: str) -> list[str]:
+        """The pieces of one cleaned, whitespace-free word (lower-cased, accents stripped and
+        split on punctuation here; a no-op for the ASCII path's words)."""
+        if self.do_lower_case:
+            word = _strip_accents(word.lower())
+        return [
+            piece
+            for part in _split_on_punctuation(word)
+            for piece in self.wordpiece_tokenizer.tokenize(part)
+        ]
 
     def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
         return convert_by_vocab(self.vocab, tokens)
@@ -189,6 +214,42 @@ class WordpieceTokenizer:
                 start = end
             output_tokens.extend(pieces)
         return output_tokens
+
+
+_WORD_CACHE_SIZE = 1_000_000
+
+
+class _CleaningTable(dict):
+    """Code point -> what _clean_text and _tokenize_chinese_chars make of it (None: deleted),
+    for str.translate; each character is classified once, on first sight."""
+
+    def __missing__(self, cp: int) -> str | None:
+        char = chr(cp)
+        if cp == 0 or cp == 0xFFFD or _is_control(char):
+            result = None
+        elif _is_whitespace(char):
+            result = " "
+        elif _is_chinese_char(cp):
+            result = f" {char} "
+        else:
+            result = char
+        self[cp] = result
+        return result
+
+
+_CLEANING = _CleaningTable()
+# ASCII control characters (Cc) but tab, newline and carriage return: _clean_text drops them.
+_ASCII_CONTROL = {cp: None for cp in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+# What BasicTokenizer makes of ASCII text once those are gone: runs of letters and digits,
+# and every other printable character (all ASCII punctuation to _is_punctuation) alone.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")
+
+
+def _ascii_words(text: str, do_lower_case: bool) -> list[str]:
+    """BasicTokenizer.tokenize for ASCII `text` (accent stripping and CJK splitting have
+    nothing to do there)."""
+    text = text.translate(_ASCII_CONTROL)
+    return _ASCII_WORD.findall(text.lower() if do_lower_case else text)
 
 
 def _strip_accents(text: str) -> str:
@@ -266,86 +327,3 @@ def _is_punctuation(char: str) -> bool:
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
     return unicodedata.category(char).startswith("P")
-
-
-# In-graph equivalents of the original's character classes (RE2 syntax).
-# Control characters the original deletes: Cc except \t \n \r, all of Cf, NUL and U+FFFD.
-_DELETED_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\x{FFFD}\p{Cf}]"
-# Characters the original treats as whitespace: \t \n \r and Zs (cleaning), Zl and Zp
-# (Python's str.split splits on them).
-_WHITESPACE_CHARS = r"[\t\n\r\p{Zs}\p{Zl}\p{Zp}]"
-# Characters that become words of their own: punctuation as `_is_punctuation` defines it,
-# and CJK ideographs as `_is_chinese_char` does.
-_PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
-_CJK = (
-    r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
-    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
-)
-
-
-class FastTokenizer:
-    """The FullTokenizer pipeline as TensorFlow ops (tensorflow-text), for batches and graphs.
-
-    Gives the same ids as `FullTokenizer` on the fixtures and on the text corpus. Where
-    tensorflow-text's own BertTokenizer behaves differently, this class does that step
-    itself before handing over:
-      - lower-casing: tensorflow-text case-folds with NFKC (ß -> ss, fullwidth -> ASCII,
-        Ⅻ -> xii); the original uses Python's `str.lower()`, which `tf.strings.lower`
-        with UTF-8 matches (final sigma included). Then NFD and removal of marks (Mn).
-      - control/format characters (Cc, Cf, e.g. zero-width space): tensorflow-text turns
-        them into spaces (splitting words); the original deletes them (joining).
-      - Unicode spaces (Zs, Zl, Zp): tensorflow-text splits only on ASCII whitespace.
-      - words longer than 200 characters become [UNK] (tensorflow-text counts bytes).
-    Character classes come from ICU/RE2 in TensorFlow rather than Python's `unicodedata`;
-    code points whose category differs between their Unicode versions could differ.
-    """
-
-    def __init__(
-        self, vocab_file: str, do_lower_case: bool = True, max_input_chars_per_word: int = 200
-    ):
-        self.vocab = load_vocab(vocab_file)
-        self.do_lower_case = do_lower_case
-        self.max_input_chars_per_word = max_input_chars_per_word
-        tokens = tf.constant(list(self.vocab.keys()))
-        ids = tf.constant(list(self.vocab.values()), dtype=tf.int64)
-        self._table = tf.lookup.StaticVocabularyTable(
-            tf.lookup.KeyValueTensorInitializer(tokens, ids), num_oov_buckets=1
-        )
-        self._wordpiece = tf_text.WordpieceTokenizer(
-            self._table,
-            suffix_indicator="##",
-            max_bytes_per_word=4 * max_input_chars_per_word,
-            token_out_type=tf.int64,
-            unknown_token="[UNK]",
-        )
-
-    @property
-    def table(self) -> tf.lookup.StaticVocabularyTable:
-        """The word-piece -> id lookup table (a resource a SavedModel must track)."""
-        return self._table
-
-    def normalize(self, texts: tf.Tensor) -> tf.Tensor:
-        """[N] UTF-8 strings -> [N] strings cleaned (and lower-cased) as the original does."""
-        texts = tf.strings.regex_replace(texts, _DELETED_CHARS, "")
-        texts = tf.strings.regex_replace(texts, _WHITESPACE_CHARS, " ")
-        if self.do_lower_case:
-            texts = tf.strings.lower(texts, encoding="utf-8")
-            texts = tf_text.normalize_utf8(texts, "NFD")
-            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-        return texts
-
-    def words(self, texts) -> tf.RaggedTensor:
-        """[N] strings -> [N, (words)] words after basic tokenization."""
-        words = tf_text.regex_split(
-            self.normalize(tf.convert_to_tensor(texts)),
-            delim_regex_pattern=f" +|{_PUNCTUATION}|{_CJK}",
-            keep_delim_regex_pattern=f"{_PUNCTUATION}|{_CJK}",
-        )
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > (
-            self.max_input_chars_per_word
-        )
-        return words.with_flat_values(tf.where(too_long, "[UNK]", words.flat_values))
-
-    def tokenize(self, texts) -> tf.RaggedTensor:
-        """[N] strings (str, bytes or a string tensor) -> [N, (tokens)] int64 token ids."""
-        return self._wordpiece.tokenize(self.words(texts)).merge_dims(-2, -1)

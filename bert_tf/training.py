@@ -137,7 +137,8 @@ def latest_checkpoint(output_dir: str) -> str | None:
     between writing a checkpoint and updating the state file still resumes from it."""
     steps = {}
     for index in tf.io.gfile.glob(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")):
-        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index", os.path.basename(index))
+        name = os.path.basename(index)
+        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index", name)
         if match:
             steps[int(match.group(1))] = index[: -len(".index")]
     from_state = tf.train.latest_checkpoint(output_dir)

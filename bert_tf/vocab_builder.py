@@ -13,7 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
-from bert_tf.tokenization import FastTokenizer
+from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.training import write_atomically
 
 SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")

@@ -80,6 +80,46 @@ def records(path):
     return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
 
 
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 7, 64, 129, 1000])
+def test_shuffle_is_the_standard_library_shuffle(length):
+    for seed in range(20):
+        ours, theirs = list(range(length)), list(range(length))
+        rng_ours, rng_theirs = random.Random(seed), random.Random(seed)
+        pd.shuffle(ours, rng_ours)
+        rng_theirs.shuffle(theirs)
+        assert ours == theirs
+        assert rng_ours.random() == rng_theirs.random()  # the same draws consumed
+
+
+def test_records_are_framed_as_tensorflow_writes_them(tmp_path):
+    """Our CRC32C framing, byte for byte against tf.io.TFRecordWriter."""
+    payloads = [b"", b"x", bytes(range(256)) * 40]
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.write_bytes(b"".join(pd.tfrecord(p) for p in payloads))
+    with tf.io.TFRecordWriter(str(theirs)) as writer:
+        for payload in payloads:
+            writer.write(payload)
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+def test_the_script_does_not_import_tensorflow(tmp_path):
+    """Local files never need TensorFlow, so the script starts in a fraction of a second."""
+    out = tmp_path / "out.tfrecord"
+    argv = ["create_pretraining_data.py", "--dupe_factor=1", f"--output_file={out}",
+            f"--input_file={fixture_path('pretrain_public', 'sample_text.txt')}",
+            f"--vocab_file={fixture_path('minilm_ckpt', 'vocab.txt')}"]
+    code = (
+        f"import runpy, sys\nsys.argv = {argv!r}\n"
+        "try:\n    runpy.run_path('create_pretraining_data.py', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert out.exists()
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_round_robin_over_several_outputs(tmp_path):
     text = str(fixture_path("pretrain_public", "sample_text.txt"))
     single = tmp_path / "one.tfrecord"

@@ -1,12 +1,13 @@
 import json
+import random
 
 import pytest
 from conftest import data_path, fixture_path
 
 from bert_tf import tokenization
+from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.tokenization import (
     BasicTokenizer,
-    FastTokenizer,
     FullTokenizer,
     VocabError,
     WordpieceTokenizer,
@@ -125,3 +126,46 @@ def test_validate_case_matches_checkpoint():
         check(False, "/m/uncased_L-12_H-768_A-12/bert_model.ckpt")
     with pytest.raises(ValueError, match="seems to be a cased model"):
         check(True, "/m/multi_cased_L-12_H-768_A-12/bert_model.ckpt")
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+def test_ascii_fast_path_equals_the_basic_tokenizer(do_lower_case):
+    """Every ASCII character, control characters included, in random strings."""
+    rng = random.Random(0)
+    basic = BasicTokenizer(do_lower_case=do_lower_case)
+    for _ in range(5000):
+        text = "".join(chr(rng.randrange(128)) for _ in range(rng.randrange(40)))
+        assert tokenization._ascii_words(text, do_lower_case) == basic.tokenize(text), repr(text)
+
+
+def test_remembered_words_give_the_same_pieces():
+    tokenizer = make(FullTokenizer, "uncased")
+    text = "The unaffable tokenizer, tokenizing again: unaffable!"
+    first, second = tokenizer.tokenize(text), tokenizer.tokenize(text)
+    reference = [
+        piece
+        for word in tokenizer.basic_tokenizer.tokenize(text)
+        for piece in tokenizer.wordpiece_tokenizer.tokenize(word)
+    ]
+    assert first == second == reference
+
+
+def test_fast_paths_equal_the_two_pass_original_on_random_unicode():
+    """Control, format, space, CJK, accented and punctuation characters mixed with ASCII."""
+    tokenizer = make(FullTokenizer, "uncased")
+    cased = make(FullTokenizer, "cased_flag_on_uncased_vocab")
+    rng = random.Random(1)
+    special = [chr(c) for c in [0, 0x85, 0xA0, 0x200B, 0x2028, 0x3000, 0xFEFF, 0xFFFD, 0x1F600]]
+    alphabet = [chr(c) for c in range(0x3000)] + [chr(c) for c in range(0x4E00, 0x4E40)] + special
+    for _ in range(3000):
+        text = "".join(
+            rng.choice(alphabet) if rng.random() < 0.3 else rng.choice("ab cdéf,.")
+            for _ in range(rng.randrange(30))
+        )
+        for full in (tokenizer, cased):
+            reference = [
+                piece
+                for word in full.basic_tokenizer.tokenize(text)
+                for piece in full.wordpiece_tokenizer.tokenize(word)
+            ]
+            assert full.tokenize(text) == reference, repr(text)

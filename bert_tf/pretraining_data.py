@@ -366,61 +366,80 @@ def create_masked_lm_predictions(
     with probability proportional to 1/n; a span that does not fit the budget is skipped.
     Returns (tokens with masks, masked positions ascending, original tokens there).
     """
-    if do_whole_word_mask or max_ngram > 1:
-        candidates: list = []
-        for i, token in enumerate(tokens):
-            if token == "[CLS]" or token == "[SEP]":
-                continue
-            if do_whole_word_mask and candidates and token.startswith("##"):
-                candidates[-1].append(i)
-            else:
-                candidates.append([i])
-        if max_ngram > 1:
-            candidates = _ngram_picks(candidates, max_ngram, rng)
-        else:
-            shuffle(candidates, rng)
-    else:  # single positions: shuffled as the original shuffles its one-element lists
-        candidates = [i for i, token in enumerate(tokens) if token != "[CLS]" and token != "[SEP]"]
-        shuffle(candidates, rng)
-        candidates = [[i] for i in candidates[:max_predictions_per_seq]]
-
-    output_tokens = list(tokens)
     num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
-    masked: list[tuple[int, str]] = []
-    covered: set[int] = set()
-    random = rng.random
-    for indexes in candidates:
-        if len(masked) >= num_to_predict:
-            break
-        if len(masked) + len(indexes) > num_to_predict:
-            continue
-        if max_ngram > 1 and any(index in covered for index in indexes):  # spans overlap
-            continue
-        for index in indexes:
-            covered.add(index)
-            if random() < 0.8:
-                replacement = "[MASK]"
-            elif random() < 0.5:
-                replacement = tokens[index]
+    if do_whole_word_mask or max_ngram > 1:
+        units: list[list[int]] = []  # a word's pieces (whole-word masking) or one piece each
+        for i in _maskable_positions(tokens):
+            if do_whole_word_mask and units and tokens[i].startswith("##"):
+                units[-1].append(i)
             else:
-                replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
-            output_tokens[index] = replacement
-            masked.append((index, tokens[index]))
-    masked.sort()
-    return output_tokens, [index for index, _ in masked], [label for _, label in masked]
+                units.append([i])
+        if max_ngram > 1:
+            units = _ngram_picks(units, max_ngram, rng)
+        else:
+            shuffle(units, rng)
+        chosen: list[int] = []
+        chosen_set: set[int] = set()
+        for indexes in units:
+            if len(chosen) >= num_to_predict:
+                break
+            if len(chosen) + len(indexes) > num_to_predict:
+                continue
+            if max_ngram > 1 and not chosen_set.isdisjoint(indexes):  # n-gram spans overlap
+                continue
+            chosen.extend(indexes)
+            chosen_set.update(indexes)
+    else:  # the original shuffles one-element lists; the same draws shuffle the positions
+        chosen = _maskable_positions(tokens)
+        shuffle(chosen, rng)
+        del chosen[num_to_predict:]
+
+    # Choosing draws nothing, so drawing the replacements afterwards, in the order chosen,
+    # uses the generator exactly as the original's interleaved loop does.
+    output_tokens = list(tokens)
+    draw = rng.random
+    for index in chosen:
+        if draw() < 0.8:
+            output_tokens[index] = "[MASK]"
+        elif draw() >= 0.5:  # else (10%) the token stays
+            output_tokens[index] = vocab_words[rng.randint(0, len(vocab_words) - 1)]
+    chosen.sort()
+    return output_tokens, chosen, [tokens[index] for index in chosen]
+
+
+def _maskable_positions(tokens: list[str]) -> list[int]:
+    """Positions of every token but [CLS] and [SEP] (found by list.index, not a loop)."""
+    specials = []
+    for name in ("[CLS]", "[SEP]"):
+        index = -1
+        for _ in range(tokens.count(name)):
+            index = tokens.index(name, index + 1)
+            specials.append(index)
+    positions: list[int] = []
+    previous = -1
+    for special in sorted(specials):
+        positions.extend(range(previous + 1, special))
+        previous = special
+    positions.extend(range(previous + 1, len(tokens)))
+    return positions
 
 
 def shuffle(items: list, rng: random.Random) -> None:
     """`rng.shuffle(items)`: the same permutation from the same draws (CPython's
-    Fisher-Yates with getrandbits rejection sampling), without a call per element."""
+    Fisher-Yates, index i swapped with j < i + 1 drawn by getrandbits(bit length of i + 1)
+    with rejection), without a function call per element."""
     getrandbits = rng.getrandbits
-    for i in range(len(items) - 1, 0, -1):
-        bound = i + 1
-        bits = bound.bit_length()
-        j = getrandbits(bits)
-        while j >= bound:
+    bits = len(items).bit_length()
+    top = len(items) - 1
+    while top > 0:  # the indexes whose bound i + 1 has `bits` bits, from the top down
+        bottom = max(1, (1 << (bits - 1)) - 1)
+        for i in range(top, bottom - 1, -1):
             j = getrandbits(bits)
-        items[i], items[j] = items[j], items[i]
+            while j > i:
+                j = getrandbits(bits)
+            items[i], items[j] = items[j], items[i]
+        top = bottom - 1
+        bits -= 1
 
 
 def _ngram_picks(candidates: list[list[int]], max_ngram: int,
@@ -469,33 +488,35 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(field_tag: bytes, payload: bytes) -> bytes:
-    return field_tag + _varint(len(payload)) + payload
+_INT64, _FLOAT = b"\x1a", b"\x12"  # the tags of Feature.int64_list and Feature.float_list
 
 
-def _int64_feature(packed: bytes) -> bytes:
-    """A tf.train.Feature holding an Int64List, from its packed varints, as wire bytes."""
-    return _length_delimited(b"\x1a", _length_delimited(b"\x0a", packed))
+@functools.cache
+def _entry_header(name: str, list_tag: bytes, packed_length: int) -> bytes:
+    """The wire bytes of one feature-map entry (Features.feature, field 1) up to its packed
+    values: entry tag and length, key, Feature tag and length, list tag and length, the
+    list's `value` field (1) tag and length. Cached: a few shapes recur in every record."""
+    values_field = b"\x0a" + _varint(packed_length)
+    list_length = len(values_field) + packed_length
+    feature = list_tag + _varint(list_length) + values_field
+    feature_length = len(list_tag + _varint(list_length)) + list_length
+    key = b"\x0a" + _varint(len(name.encode())) + name.encode()
+    entry = key + b"\x12" + _varint(feature_length)
+    entry_length = len(entry) + feature_length
+    return b"\x0a" + _varint(entry_length) + entry + feature
 
 
-def _float_feature(packed: bytes) -> bytes:
-    """A tf.train.Feature holding a FloatList, from its packed little-endian float32s."""
-    return _length_delimited(b"\x12", _length_delimited(b"\x0a", packed))
-
-
-def serialize_example(features: dict[str, bytes]) -> bytes:
-    """tf.train.Example wire bytes from feature name -> Feature wire bytes, FEATURE_ORDER
-    first, then any others in the given order."""
+def serialize_example(features: dict[str, tuple[bytes, bytes]]) -> bytes:
+    """tf.train.Example wire bytes from feature name -> (_INT64 or _FLOAT, packed values:
+    varints or little-endian float32s), FEATURE_ORDER first, then the others in order."""
     names = [n for n in FEATURE_ORDER if n in features]
     names += [n for n in features if n not in FEATURE_ORDER]
-    entries = b"".join(
-        _length_delimited(
-            b"\x0a",
-            _length_delimited(b"\x0a", name.encode()) + _length_delimited(b"\x12", features[name]),
-        )
-        for name in names
-    )
-    return _length_delimited(b"\x0a", entries)
+    parts = []
+    for name in names:
+        list_tag, packed = features[name]
+        parts += (_entry_header(name, list_tag, len(packed)), packed)
+    body = b"".join(parts)
+    return b"\x0a" + _varint(len(body)) + body
 
 
 def token_varints(vocab: dict[str, int]) -> dict[str, bytes]:
@@ -520,19 +541,19 @@ def instance_to_example(
     predictions = len(instance.masked_lm_labels)
     masked_padding = b"\x00" * (max_predictions_per_seq - predictions)
     return serialize_example({
-        "input_ids": _int64_feature(b"".join([varints[t] for t in instance.tokens]) + padding),
-        "input_mask": _int64_feature(b"\x01" * length + padding),
-        "segment_ids": _int64_feature(bytes(instance.segment_ids) + padding),
-        "masked_lm_positions": _int64_feature(
-            b"".join(map(_varint, instance.masked_lm_positions)) + masked_padding
+        "input_ids": (_INT64, b"".join([varints[t] for t in instance.tokens]) + padding),
+        "input_mask": (_INT64, b"\x01" * length + padding),
+        "segment_ids": (_INT64, bytes(instance.segment_ids) + padding),
+        "masked_lm_positions": (
+            _INT64, b"".join(map(_varint, instance.masked_lm_positions)) + masked_padding
         ),
-        "masked_lm_ids": _int64_feature(
-            b"".join([varints[t] for t in instance.masked_lm_labels]) + masked_padding
+        "masked_lm_ids": (
+            _INT64, b"".join([varints[t] for t in instance.masked_lm_labels]) + masked_padding
         ),
-        "masked_lm_weights": _float_feature(
-            _ONE_FLOAT32 * predictions + b"\x00" * 4 * (max_predictions_per_seq - predictions)
+        "masked_lm_weights": (
+            _FLOAT, _ONE_FLOAT32 * predictions + masked_padding * 4
         ),
-        "next_sentence_labels": _int64_feature(b"\x01" if instance.is_random_next else b"\x00"),
+        "next_sentence_labels": (_INT64, b"\x01" if instance.is_random_next else b"\x00"),
     })
 
 

@@ -27,6 +27,8 @@ from bert_tf import file_io
 from bert_tf import pretraining_data as pd
 from bert_tf.tokenization import FullTokenizer
 
+SHARDS_PER_WORKER = 4
+
 
 @dataclasses.dataclass(frozen=True)
 class Shard:
@@ -58,11 +60,12 @@ def default_num_workers() -> int:
 
 
 def plan_shards(input_files: Sequence[str], num_workers: int, shard_size_mb: float) -> list[Shard]:
-    """Cuts each file at blank lines into shards of at most min(shard_size_mb, corpus size /
-    num_workers) bytes (a document longer than that stays whole)."""
+    """Cuts each file at blank lines into shards of at most shard_size_mb, and small enough
+    that each worker gets SHARDS_PER_WORKER of them (they finish unevenly; a document longer
+    than a shard stays whole)."""
     sizes = [_file_size(path) for path in input_files]
-    total = sum(sizes)
-    shard_bytes = max(1, min(int(shard_size_mb * 1e6), math.ceil(total / max(1, num_workers))))
+    per_worker = math.ceil(sum(sizes) / (max(1, num_workers) * SHARDS_PER_WORKER))
+    shard_bytes = max(1, min(int(shard_size_mb * 1e6), per_worker))
     shards: list[Shard] = []
     for path, size in zip(input_files, sizes, strict=True):
         start = 0

@@ -150,6 +150,11 @@ def run_fast(input_files, options, megabytes, start):
             "output_file: fast mode writes one file per shard; give one pattern such as "
             "out/part-%05d.tfrecord or a directory, not a comma-separated list"
         )
+    if FLAGS.shard_size_mb <= 0 or FLAGS.num_workers < 0:
+        raise pretraining_data.PretrainingDataError(
+            f"shard_size_mb must be > 0 and num_workers >= 0 (0: every core), found "
+            f"{FLAGS.shard_size_mb} and {FLAGS.num_workers}"
+        )
     FullTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)  # a bad vocabulary fails here, once
     workers = FLAGS.num_workers or pretraining_shards.default_num_workers()
     totals = {"documents": 0, "instances": 0, "bytes": 0}

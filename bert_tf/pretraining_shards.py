@@ -88,11 +88,8 @@ def _document_start_at_or_after(handle, offset: int, size: int) -> int:
     """The offset of the first line after a blank line at or after `offset` (else `size`)."""
     if offset >= size:
         return size
-    handle.seek(offset)
-    position = offset
-    if offset > 0:  # finish the line `offset` falls in
-        handle.seek(offset - 1)
-        position = offset - 1 + len(handle.readline())
+    handle.seek(offset - 1)  # finish the line `offset` falls in (offset > 0 here)
+    position = offset - 1 + len(handle.readline())
     while position < size:
         line = handle.readline()
         position += len(line)

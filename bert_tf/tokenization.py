@@ -216,7 +216,7 @@ class WordpieceTokenizer:
         return output_tokens
 
 
-_WORD_CACHE_SIZE = 1_000_000
+_WORD_CACHE_SIZE = 250_000  # words; the frequent ones are met early (Zipf)
 
 
 class _CleaningTable(dict):

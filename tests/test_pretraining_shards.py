@@ -185,6 +185,9 @@ def test_script_fast_mode_summary_and_errors(tmp_path):
     bad = subprocess.run([*base, f"--output_file={tmp_path}/a,{tmp_path}/b"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "one file per shard" in bad.stderr
+    bad = subprocess.run([*base, "--shard_size_mb=0", f"--output_file={tmp_path}/z/"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "shard_size_mb must be > 0" in bad.stderr
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     result = subprocess.run([*base[:4], f"--input_file={empty}", f"--vocab_file={VOCAB}",

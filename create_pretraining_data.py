@@ -13,14 +13,13 @@ writes one file per shard (see bert_tf/pretraining_shards.py):
         --output_file=out/ --vocab_file=vocab.txt ...   # out/part-00000-of-00016.tfrecord...
 """
 
-import os
 import random
 import sys
 import time
 
 from absl import app, flags
 
-from bert_tf import pretraining_data, pretraining_shards
+from bert_tf import file_io, pretraining_data, pretraining_shards
 from bert_tf.tokenization import FullTokenizer, VocabError
 
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of globs).")
@@ -95,7 +94,7 @@ def run():
         sentence_order=FLAGS.sentence_order_prediction, max_ngram=FLAGS.ngram_masking,
     )
     input_files = pretraining_data.expand_input_files(FLAGS.input_file)
-    megabytes = sum(os.path.getsize(f) for f in input_files if os.path.exists(f)) / 1e6
+    megabytes = sum(file_io.size(f) for f in input_files) / 1e6
     print(f"*** Reading from {len(input_files)} input files ({megabytes:.2f} MB) ***")
     if FLAGS.mode == "fast":
         paths, counts, tokens, masked = run_fast(input_files, options, megabytes, start)

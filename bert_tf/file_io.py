@@ -33,6 +33,11 @@ def exists(path: str) -> bool:
     return os.path.exists(path) if is_local(path) else _gfile().exists(path)
 
 
+def size(path: str) -> int:
+    """The file's length in bytes."""
+    return os.path.getsize(path) if is_local(path) else _gfile().stat(path).length
+
+
 def glob(pattern: str) -> list[str]:
     """Paths matching `pattern`, in directory-listing order as tf.io.gfile.glob returns those
     of one directory (the input order decides the original's document shuffle)."""

@@ -63,7 +63,7 @@ def plan_shards(input_files: Sequence[str], num_workers: int, shard_size_mb: flo
     """Cuts each file at blank lines into shards of at most shard_size_mb, and small enough
     that each worker gets SHARDS_PER_WORKER of them (they finish unevenly; a document longer
     than a shard stays whole)."""
-    sizes = [_file_size(path) for path in input_files]
+    sizes = [file_io.size(path) for path in input_files]
     per_worker = math.ceil(sum(sizes) / (max(1, num_workers) * SHARDS_PER_WORKER))
     shard_bytes = max(1, min(int(shard_size_mb * 1e6), per_worker))
     shards: list[Shard] = []
@@ -75,13 +75,6 @@ def plan_shards(input_files: Sequence[str], num_workers: int, shard_size_mb: flo
                 shards.append(Shard(len(shards), path, start, end))
                 start = end
     return shards
-
-
-def _file_size(path: str) -> int:
-    if file_io.is_local(path):
-        return os.path.getsize(path)
-    with file_io.open_file(path, "rb") as handle:
-        return handle.size()
 
 
 def _document_start_at_or_after(handle, offset: int, size: int) -> int:

@@ -7,12 +7,11 @@ Reserved entries first, as in Google's vocabs: [PAD], [unused0]...[unused{N-1}],
 [CLS], [SEP], [MASK]; then the learned word pieces. See bert_tf/vocab_builder.py.
 """
 
-import sys
 
 from absl import app, flags
 
-from bert_tf import vocab_builder
-from bert_tf.pretraining_data import PretrainingDataError, expand_input_files
+from bert_tf import errors, file_io, vocab_builder
+from bert_tf.pretraining_data import expand_input_files
 
 flags.DEFINE_string("input_file", None, "Text files (comma-separated globs).")
 flags.DEFINE_string("output_file", None, "Where to write vocab.txt.")
@@ -23,15 +22,16 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    try:
+    def build_vocab():
         files = expand_input_files(FLAGS.input_file)
-        tokens = vocab_builder.build_vocab(
-            files, FLAGS.vocab_size, FLAGS.do_lower_case, FLAGS.num_unused
-        )
-        vocab_builder.write_vocab(tokens, FLAGS.output_file)
-    except (PretrainingDataError, ValueError, OSError) as error:
-        sys.exit(f"build_vocab.py: {error}")
-    print(f"Wrote {len(tokens)} tokens to {FLAGS.output_file}")
+        with file_io.holding_output(FLAGS.output_file, "output_file"):
+            tokens = vocab_builder.build_vocab(
+                files, FLAGS.vocab_size, FLAGS.do_lower_case, FLAGS.num_unused
+            )
+            vocab_builder.write_vocab(tokens, FLAGS.output_file)
+        print(f"Wrote {len(tokens)} tokens to {FLAGS.output_file}")
+
+    errors.run_script("build_vocab.py", build_vocab)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ writes one file per shard (see bert_tf/pretraining_shards.py):
         --output_file=out/ --vocab_file=vocab.txt ...   # out/part-00000-of-00016.tfrecord...
 """
 
+import contextlib
 import random
-import sys
 import time
 
 from absl import app, flags
 
-from bert_tf import file_io, pretraining_data, pretraining_shards
-from bert_tf.tokenization import FullTokenizer, VocabError
+from bert_tf import errors, file_io, pretraining_data, pretraining_shards
+from bert_tf.tokenization import FullTokenizer
 
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of globs).")
 flags.DEFINE_string(
@@ -70,14 +70,16 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("num_workers", 0, "Fast mode: worker processes (0: every core).")
 flags.DEFINE_float("shard_size_mb", 8.0, "Fast mode: the most input text one shard holds.")
+flags.DEFINE_bool(
+    "clean_output", False,
+    "Fast mode: remove shards of an earlier run (another shard count) from the output "
+    "folder instead of refusing to write beside them.",
+)
 FLAGS = flags.FLAGS
 
 
 def main(_):
-    try:
-        run()
-    except (pretraining_data.PretrainingDataError, VocabError) as error:
-        sys.exit(f"create_pretraining_data.py: {error}")
+    errors.run_script("create_pretraining_data.py", run)
 
 
 def run():
@@ -93,6 +95,10 @@ def run():
         mask=FLAGS.masking == "static", packing=FLAGS.packing,
         sentence_order=FLAGS.sentence_order_prediction, max_ngram=FLAGS.ngram_masking,
     )
+    if FLAGS.dupe_factor < 1:
+        raise pretraining_data.PretrainingDataError(
+            f"dupe_factor must be at least 1, found {FLAGS.dupe_factor}"
+        )
     input_files = pretraining_data.expand_input_files(FLAGS.input_file)
     megabytes = sum(file_io.size(f) for f in input_files) / 1e6
     print(f"*** Reading from {len(input_files)} input files ({megabytes:.2f} MB) ***")
@@ -115,6 +121,13 @@ def run():
 def run_fidelity(input_files, options, megabytes, start):
     """The original's algorithm in one process; returns (paths, counts, tokens, masked)."""
     output_files = FLAGS.output_file.split(",")
+    with contextlib.ExitStack() as held:
+        for path in output_files:
+            held.enter_context(file_io.holding_output(path, "output_file"))
+        return make_fidelity(input_files, output_files, options, megabytes, start)
+
+
+def make_fidelity(input_files, output_files, options, megabytes, start):
     pretraining_data.check_writable(output_files)
     tokenizer = FullTokenizer(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
     documents, skipped = pretraining_data.read_documents(
@@ -167,10 +180,12 @@ def run_fast(input_files, options, megabytes, start):
               f"{totals['instances']} instances, {totals['bytes'] / 1e6 / elapsed:.2f} MB/s",
               flush=True)
 
-    paths, summaries = pretraining_shards.create_sharded(
-        input_files, FLAGS.output_file, FLAGS.vocab_file, FLAGS.do_lower_case, options,
-        FLAGS.random_seed, workers, FLAGS.shard_size_mb, FLAGS.skip_invalid_utf8, progress,
-    )
+    with file_io.output_lock(FLAGS.output_file, "output_file"):
+        paths, summaries = pretraining_shards.create_sharded(
+            input_files, FLAGS.output_file, FLAGS.vocab_file, FLAGS.do_lower_case, options,
+            FLAGS.random_seed, workers, FLAGS.shard_size_mb, FLAGS.skip_invalid_utf8, progress,
+            clean_output=FLAGS.clean_output,
+        )
     skipped = sum(s.skipped_lines for s in summaries)
     print(f"{workers} workers, {len(paths)} shards; skipped {skipped} invalid UTF-8 lines")
     return (paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),

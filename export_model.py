@@ -8,11 +8,10 @@ The kind (classifier, squad or embeddings) follows the checkpoint's variables un
 says otherwise; see bert_tf/export.py for the signatures and their outputs.
 """
 
-import sys
 
 from absl import app, flags
 
-from bert_tf import export
+from bert_tf import errors, export, file_io
 
 flags.DEFINE_string("bert_config_file", None, "The config json file of the model.")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file of the model.")
@@ -25,14 +24,15 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    try:
+    def export_model():
         module = export.build_module(
             FLAGS.bert_config_file, FLAGS.vocab_file, FLAGS.init_checkpoint,
             FLAGS.do_lower_case, FLAGS.max_seq_length, FLAGS.kind,
         )
-        print(f"Exported a {module.kind} model to {export.export(module, FLAGS.export_dir)}")
-    except (ValueError, OSError) as error:
-        sys.exit(f"export_model.py: {error}")
+        with file_io.holding_output(FLAGS.export_dir, "export_dir"):
+            print(f"Exported a {module.kind} model to {export.export(module, FLAGS.export_dir)}")
+
+    errors.run_script("export_model.py", export_model)
 
 
 if __name__ == "__main__":

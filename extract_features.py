@@ -8,12 +8,10 @@ extract_features.py.
         --max_seq_length=128 --batch_size=8
 """
 
-import dataclasses
-import sys
 
 from absl import app, flags
 
-from bert_tf import run_flags
+from bert_tf import errors, file_io, run_flags
 from bert_tf.tasks import extract
 
 flags.DEFINE_string("input_file", None, "Text input, one example per line (a ||| b for pairs).")
@@ -31,13 +29,13 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    names = [field.name for field in dataclasses.fields(extract.ExtractOptions)]
-    options = extract.ExtractOptions(**{name: FLAGS[name].value for name in names})
-    try:
-        count = extract.run(options, run_flags.strategy_from_flags(FLAGS))
-    except run_flags.USER_ERRORS as error:
-        sys.exit(f"extract_features.py: {error}")
-    print(f"Wrote {count} lines to {options.output_file}")
+    def extract_features():
+        options = run_flags.options_from_flags(extract.ExtractOptions, FLAGS)
+        with file_io.holding_output(options.output_file, "output_file"):
+            count = extract.run(options, run_flags.strategy_from_flags(FLAGS))
+        print(f"Wrote {count} lines to {options.output_file}")
+
+    errors.run_script("extract_features.py", extract_features)
 
 
 if __name__ == "__main__":

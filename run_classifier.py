@@ -11,8 +11,6 @@ Tasks: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli, xnli. The original 
 their names and defaults; the additions are in bert_tf/run_flags.py (and --xnli_language).
 """
 
-import dataclasses
-import sys
 
 from absl import app, flags
 
@@ -43,12 +41,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    names = [field.name for field in dataclasses.fields(classifier.ClassifierOptions)]
-    options = classifier.ClassifierOptions(**{name: FLAGS[name].value for name in names})
-    try:
-        classifier.run(options, run_flags.strategy_from_flags(FLAGS))
-    except run_flags.USER_ERRORS as error:
-        sys.exit(f"run_classifier.py: {error}")
+    run_flags.run_job("run_classifier.py", classifier.ClassifierOptions, classifier.run, FLAGS)
 
 
 if __name__ == "__main__":

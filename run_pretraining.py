@@ -11,8 +11,6 @@ bert_tf/run_flags.py. Checkpoints are `output_dir/model.ckpt-N` in the original 
 rerun of the same command resumes from the latest one.
 """
 
-import dataclasses
-import sys
 
 from absl import app, flags
 
@@ -49,13 +47,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    names = [field.name for field in dataclasses.fields(pretraining.PretrainingOptions)]
-    options = pretraining.PretrainingOptions(**{name: FLAGS[name].value for name in names})
-    try:
-        strategy = run_flags.strategy_from_flags(FLAGS)
-        pretraining.run(options, strategy)
-    except run_flags.USER_ERRORS as error:
-        sys.exit(f"run_pretraining.py: {error}")
+    run_flags.run_job("run_pretraining.py", pretraining.PretrainingOptions, pretraining.run, FLAGS)
 
 
 if __name__ == "__main__":

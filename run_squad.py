@@ -12,8 +12,6 @@ original, plus eval_results.json with the official metrics when the predict file
 answers. Score any predictions with `python -m bert_tf.tasks.squad_eval DATA PREDICTIONS`.
 """
 
-import dataclasses
-import sys
 
 from absl import app, flags
 
@@ -49,12 +47,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    names = [field.name for field in dataclasses.fields(squad_run.SquadOptions)]
-    options = squad_run.SquadOptions(**{name: FLAGS[name].value for name in names})
-    try:
-        squad_run.run(options, run_flags.strategy_from_flags(FLAGS))
-    except run_flags.USER_ERRORS as error:
-        sys.exit(f"run_squad.py: {error}")
+    run_flags.run_job("run_squad.py", squad_run.SquadOptions, squad_run.run, FLAGS)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import json
 import regex
 import tensorflow as tf
 
+from bert_tf.errors import UsageError
+
 PATTERN = regex.compile(
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 )
@@ -42,7 +44,7 @@ class ByteLevelBPETokenizer:
             try:
                 self.vocab: dict[str, int] = json.load(handle)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{vocab_file}: not a JSON vocabulary ({error})") from None
+                raise UsageError(f"{vocab_file}: not a JSON vocabulary ({error})") from None
         self.inverse = {index: token for token, index in self.vocab.items()}
         self.ranks: dict[tuple[str, str], int] = {}
         with tf.io.gfile.GFile(merges_file, "r") as handle:
@@ -51,7 +53,7 @@ class ByteLevelBPETokenizer:
                     continue
                 parts = line.split(" ")
                 if len(parts) != 2:
-                    raise ValueError(f"{merges_file}:{number}: expected two symbols, got "
+                    raise UsageError(f"{merges_file}:{number}: expected two symbols, got "
                                      f"{line!r}")
                 self.ranks[(parts[0], parts[1])] = len(self.ranks)
         self._char_to_byte = {c: b for b, c in byte_to_char().items()}
@@ -93,7 +95,7 @@ class ByteLevelBPETokenizer:
         try:
             return [self.vocab[token] for token in self.tokenize(text)]
         except KeyError as error:
-            raise ValueError(f"BPE symbol {error.args[0]!r} is not in the vocabulary") from None
+            raise UsageError(f"BPE symbol {error.args[0]!r} is not in the vocabulary") from None
 
     def decode(self, ids: list[int]) -> str:
         data = bytes(self._char_to_byte[c] for i in ids for c in self.inverse[i])

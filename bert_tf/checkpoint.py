@@ -14,23 +14,30 @@ dropout seed states the training driver saves so that a resumed run draws the sa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bert_tf import file_io
+from bert_tf.errors import BertTfError, describe_os_error
+
 SEED_STATE_SUFFIX = "seed_generator_state"  # Keras dropout RNG state, saved by training
 TRAINING_STATE_SUFFIXES = ("/adam_m", "/adam_v", SEED_STATE_SUFFIX)
 GLOBAL_STEP = "global_step"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BertTfError, ValueError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint whose index or data cannot be read (truncated, missing, bad checksum)."""
 
 
 @dataclasses.dataclass
@@ -89,7 +96,34 @@ def _reader(prefix: str):
     try:
         return tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"{prefix}: cannot read the checkpoint: {error}") from None
+        raise CorruptCheckpointError(
+            f"{prefix}: cannot read the checkpoint index ({prefix}.index): "
+            f"{describe_os_error(error)}"
+        ) from None
+
+
+def _read_tensor(reader, prefix: str, name: str) -> np.ndarray:
+    try:
+        return reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError) as error:  # IndexError: short read
+        raise CorruptCheckpointError(
+            f"{prefix}: variable {name}: cannot read its data ({describe_os_error(error)}); "
+            f"the .data file is missing, truncated or corrupt"
+        ) from None
+
+
+def require_complete(report: LoadReport, allowed_prefixes: Sequence[str] = ()) -> None:
+    """Refuses a load that left model variables at their initial values, except names
+    starting with one of `allowed_prefixes` (the head a fine-tuning job adds). Paths that
+    do not train call this with no allowed prefix: random weights are never used silently."""
+    missing = [name for name in report.missing if not name.startswith(tuple(allowed_prefixes))]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise CheckpointError(
+            f"{report.checkpoint}: lacks {len(missing)} of the model's "
+            f"{len(report.loaded) + len(report.missing)} variables ({shown}); they would keep "
+            f"random values. Is it a checkpoint of this model and task?"
+        )
 
 
 def is_training_state(name: str) -> bool:
@@ -139,10 +173,10 @@ def load_checkpoint(
             f"{prefix}: none of the model's variables (e.g. {next(iter(targets), '-')}) are "
             f"in this checkpoint; it holds {len(shapes)} tensors such as: {sample}"
         )
-    for name in matched:
+    values = {name: _read_tensor(reader, prefix, name) for name in matched}
+    for name in matched:  # assigned only once every tensor has been read and checksummed
         variable = targets[name]
-        value = reader.get_tensor(name)
-        variable.assign(tf.cast(value, variable.dtype))
+        variable.assign(tf.cast(values[name], variable.dtype))
 
     leftover = sorted(name for name in shapes if name not in targets)
     report = LoadReport(
@@ -182,18 +216,31 @@ def save_tensors(
     prefix: str, tensors: Mapping[str, keras.Variable | tf.Variable | np.ndarray]
 ) -> str:
     """Writes name -> tensor as a TF1 checkpoint bundle at `prefix`, atomically: under a
-    temporary prefix first, then renamed, data file before index. Returns `prefix`."""
+    staging prefix first (file_io.staging_path), then renamed, data file before index.
+    On any failure (a full disk) the staged files are removed and a CheckpointError names
+    the prefix and the reason. Returns `prefix`."""
     directory = os.path.dirname(prefix)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    temporary = f"{prefix}.tmp-{uuid.uuid4().hex}"
+    temporary = file_io.staging_path(prefix)
     names = sorted(tensors)
-    tf.raw_ops.SaveV2(
-        prefix=temporary,
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tf.convert_to_tensor(tensors[name]) for name in names],
-    )
-    for suffix in (".data-00000-of-00001", ".index"):
-        tf.io.gfile.rename(temporary + suffix, prefix + suffix, overwrite=True)
+    try:
+        tf.io.gfile.makedirs(os.path.dirname(temporary))
+        tf.raw_ops.SaveV2(
+            prefix=temporary,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.convert_to_tensor(tensors[name]) for name in names],
+        )
+        for suffix in (".data-00000-of-00001", ".index"):
+            tf.io.gfile.rename(temporary + suffix, prefix + suffix, overwrite=True)
+    except BaseException as error:
+        for path in tf.io.gfile.glob(temporary + "*"):
+            with contextlib.suppress(tf.errors.OpError):
+                tf.io.gfile.remove(path)
+        if isinstance(error, tf.errors.OpError | OSError):
+            raise CheckpointError(
+                f"{prefix}: cannot write the checkpoint: {describe_os_error(error)}"
+            ) from None
+        raise
+    finally:
+        file_io.removedirs_quietly(os.path.join(directory, file_io.STAGING_FOLDER))
     return prefix

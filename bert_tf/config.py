@@ -15,6 +15,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from bert_tf.errors import BertTfError
+
 # The activations the original `modeling.get_activation` accepts (case-insensitive); an
 # empty string also means linear there.
 ACTIVATIONS = ("gelu", "relu", "tanh", "linear")
@@ -31,7 +33,7 @@ _INT_FIELDS = (
 _PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 
-class BertConfigError(ValueError):
+class BertConfigError(BertTfError, ValueError):
     """A bert_config.json (or config values) that cannot describe a BERT model."""
 
 
@@ -64,7 +66,11 @@ class BertConfig:
         self.max_position_embeddings = max_position_embeddings
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
-        self.__dict__.update(extra_fields)
+        # Unknown fields are kept (to_dict writes them back); one named like a method or
+        # property of this class (e.g. "validate") is kept aside so it cannot replace it.
+        clashing = {key for key in extra_fields if hasattr(BertConfig, key)}
+        self._clashing_fields = {key: extra_fields[key] for key in sorted(clashing)}
+        self.__dict__.update({k: v for k, v in extra_fields.items() if k not in clashing})
         self.validate()
 
     @property
@@ -136,7 +142,8 @@ class BertConfig:
         return cls.from_dict(json_object, source=json_file)
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(self.__dict__)
+        fields = {k: v for k, v in self.__dict__.items() if k != "_clashing_fields"}
+        return copy.deepcopy({**fields, **self._clashing_fields})
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"

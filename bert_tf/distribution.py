@@ -17,10 +17,12 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.errors import BertTfError
+
 STRATEGIES = ("", "tpu", "mirrored", "multi_worker", "one_device")
 
 
-class DistributionError(ValueError):
+class DistributionError(BertTfError, ValueError):
     """Flags that do not describe a usable strategy."""
 
 

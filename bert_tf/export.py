@@ -18,15 +18,20 @@ Loading needs only TensorFlow and `import tensorflow_text` (which registers its 
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_tf import checkpoint as checkpoint_lib
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.modeling import BertModel
 from bert_tf.tasks.glue import BertClassifier
 from bert_tf.tasks.squad import BertSpanModel
+from bert_tf.tokenization import check_vocab_fits
 
 KINDS = ("classifier", "squad", "embeddings")
 
@@ -114,26 +119,42 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     found, num_labels = checkpoint_kind(init_checkpoint)
     kind = kind or found
     if kind not in KINDS:
-        raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+        raise UsageError(f"kind: expected one of {KINDS}, got {kind!r}")
     if kind == "classifier":
         if not num_labels:
-            raise ValueError(f"{init_checkpoint}: no classifier (output_weights) to export")
+            raise UsageError(f"{init_checkpoint}: no classifier (output_weights) to export")
         model = BertClassifier(config, num_labels)
     elif kind == "squad":
         model = BertSpanModel(config)
     else:
         model = BertModel(config)
-    report = checkpoint_lib.load_checkpoint(model, init_checkpoint)
-    if report.missing:
-        raise checkpoint_lib.CheckpointError(
-            f"{init_checkpoint}: lacks {', '.join(report.missing[:3])} needed for kind {kind}"
-        )
-    return ServingModule(model, FastTokenizer(vocab_file, do_lower_case), kind, max_seq_length)
+    checkpoint_lib.require_complete(checkpoint_lib.load_checkpoint(model, init_checkpoint))
+    tokenizer = FastTokenizer(vocab_file, do_lower_case)
+    check_vocab_fits(tokenizer.vocab, vocab_file, config.vocab_size, bert_config_file)
+    return ServingModule(model, tokenizer, kind, max_seq_length)
 
 
 def export(module: ServingModule, export_dir: str) -> str:
-    """Writes the SavedModel with its two signatures; returns `export_dir`."""
-    tf.saved_model.save(module, export_dir, signatures={
-        "serving_default": module.serve_text, "pair": module.serve_pair,
-    })
+    """Writes the SavedModel with its two signatures; returns `export_dir`.
+
+    Written to a staging folder beside `export_dir`, then swapped in: a failed or
+    interrupted export leaves an earlier export at `export_dir` as it was."""
+    export_dir = export_dir.rstrip("/")
+    staged, previous = file_io.staging_path(export_dir), file_io.staging_path(export_dir)
+    try:
+        tf.saved_model.save(module, staged, signatures={
+            "serving_default": module.serve_text, "pair": module.serve_pair,
+        })
+        if tf.io.gfile.exists(export_dir):
+            tf.io.gfile.rename(export_dir, previous)
+        tf.io.gfile.rename(staged, export_dir)
+    except (tf.errors.OpError, OSError) as error:
+        raise file_io.OutputError(
+            f"export_dir: cannot write {export_dir}: {describe_os_error(error)}"
+        ) from None
+    finally:
+        for path in (staged, previous):
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.rmtree(path)
+        file_io.removedirs_quietly(os.path.dirname(staged))
     return export_dir

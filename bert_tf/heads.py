@@ -95,6 +95,9 @@ class BertPretrainer(keras.Model):
     outputs plus `masked_lm_log_probs` [B, P, V] and `next_sentence_log_probs` [B, 2].
     """
 
+    # The heads: what an init checkpoint of the encoder alone may lack when pretraining.
+    HEAD_VARIABLES = ("cls/",)
+
     def __init__(self, config: BertConfig, **kwargs):
         kwargs.setdefault("name", "bert_pretrainer")
         super().__init__(**kwargs)

@@ -31,6 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import checkpoint as checkpoint_lib
+from bert_tf import file_io
+from bert_tf.config import BertConfig
+from bert_tf.errors import BertTfError, run_script
+from bert_tf.modeling import BertModel
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64,
            "I32": np.int32}
@@ -74,30 +78,74 @@ _NAME_RULES = [
 _HF_SKIPPED = re.compile(r"(.*position_ids|cls\.predictions\.decoder\.(weight|bias))$")
 
 
-class ConversionError(ValueError):
+class ConversionError(BertTfError, ValueError):
     """A file that is not a BERT checkpoint of the layout asked for."""
 
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
+    """Name -> array of a safetensors file. Refuses a header that is not a JSON object, a
+    header length past the file, and tensors whose byte ranges run past the data, overlap,
+    or do not match their dtype and shape, naming the tensor."""
     with tf.io.gfile.GFile(path, "rb") as handle:
         data = handle.read()
     if len(data) < 8:
         raise ConversionError(f"{path}: too short to be a safetensors file")
     (size,) = struct.unpack("<Q", data[:8])
+    if size > len(data) - 8:
+        raise ConversionError(
+            f"{path}: header length {size} runs past the end of the {len(data)}-byte file"
+        )
     try:
         header = json.loads(data[8:8 + size])
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConversionError(f"{path}: the safetensors header is not JSON") from None
-    tensors = {}
+    if not isinstance(header, dict):
+        raise ConversionError(
+            f"{path}: the safetensors header is a JSON {type(header).__name__}, expected an "
+            f"object of name -> {{dtype, shape, data_offsets}}"
+        )
+    payload = len(data) - 8 - size
+    tensors, spans = {}, []
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        if entry["dtype"] not in _DTYPES:
-            raise ConversionError(f"{path}: {name} has unsupported dtype {entry['dtype']}")
-        start, end = entry["data_offsets"]
-        array = np.frombuffer(data[8 + size + start:8 + size + end], _DTYPES[entry["dtype"]])
-        tensors[name] = array.reshape(entry["shape"]).copy()
+        start, end, dtype, shape = _tensor_entry(path, name, entry)
+        if not 0 <= start <= end <= payload:
+            raise ConversionError(f"{path}: tensor {name}: data_offsets [{start}, {end}] run "
+                                  f"outside the {payload} bytes of data")
+        if (end - start) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            raise ConversionError(f"{path}: tensor {name}: {end - start} bytes do not hold "
+                                  f"shape {shape} of {entry['dtype']}")
+        spans.append((start, end, name))
+        array = np.frombuffer(data[8 + size + start:8 + size + end], dtype)
+        tensors[name] = array.reshape(shape).copy()
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            raise ConversionError(f"{path}: tensors {first} and {second} overlap in the data")
     return tensors
+
+
+def _tensor_entry(path: str, name: str, entry) -> tuple[int, int, np.dtype, list[int]]:
+    """(start, end, dtype, shape) of one header entry, or a ConversionError naming it."""
+    try:
+        dtype = _DTYPES[entry["dtype"]]
+        start, end = (int(offset) for offset in entry["data_offsets"])
+        shape = [int(dim) for dim in entry["shape"]]
+    except KeyError as error:
+        if isinstance(entry, dict) and "dtype" in entry and entry["dtype"] not in _DTYPES:
+            raise ConversionError(
+                f"{path}: {name} has unsupported dtype {entry['dtype']}"
+            ) from None
+        raise ConversionError(f"{path}: tensor {name}: no {error}") from None
+    except (TypeError, ValueError):
+        raise ConversionError(
+            f"{path}: tensor {name}: expected {{dtype, shape: [ints], data_offsets: "
+            f"[start, end]}}, found {str(entry)[:100]}"
+        ) from None
+    if min(shape, default=0) < 0:
+        raise ConversionError(f"{path}: tensor {name}: negative dimension in {shape}")
+    return start, end, np.dtype(dtype), shape
 
 
 def write_safetensors(path: str, tensors: dict[str, np.ndarray]) -> None:
@@ -113,10 +161,7 @@ def write_safetensors(path: str, tensors: dict[str, np.ndarray]) -> None:
         offset += len(raw)
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # align the data to 8 bytes
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "wb") as handle:
-        handle.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks))
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    file_io.write_atomically(path, struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks))
 
 
 def _is_dense_weight(google_name: str) -> bool:
@@ -208,6 +253,8 @@ def google_to_hf(google_dir: str, out_dir: str) -> str:
     directory (with `bert_config.json`). Returns the safetensors path."""
     with tf.io.gfile.GFile(os.path.join(google_dir, "bert_config.json")) as handle:
         config = json.load(handle)
+    model = BertModel(BertConfig.from_dict(config))
+    checkpoint_lib.require_complete(checkpoint_lib.load_checkpoint(model, google_dir))
     prefix = checkpoint_lib.resolve_checkpoint(google_dir)
     reader = tf.train.load_checkpoint(prefix)
     tensors = google_to_hf_tensors(
@@ -232,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("output_dir")
     args = parser.parse_args(argv)
     convert = hf_to_google if args.direction == "to_google" else google_to_hf
-    print(f"wrote {convert(args.source, args.output_dir)}")
+    run_script("hf_conversion", lambda: print(f"wrote {convert(args.source, args.output_dir)}"))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import tensorflow as tf
 
+from bert_tf import file_io
+from bert_tf.errors import BertTfError
 from bert_tf.masking import DynamicMasking, mask_batch
 
 
@@ -32,7 +36,7 @@ def decode_record(record: tf.Tensor, features: dict) -> dict:
     }
 
 
-class RecordFormatError(ValueError):
+class RecordFormatError(BertTfError, ValueError):
     """A TFRecord whose features do not have the lengths the flags ask for."""
 
 
@@ -40,8 +44,9 @@ def expand_patterns(input_patterns: str | list[str], flag: str = "input_file") -
     """Comma-separated globs (or a list of them) -> the files they match, in order."""
     patterns = input_patterns.split(",") if isinstance(input_patterns, str) else input_patterns
     files = [f for pattern in patterns if pattern for f in sorted(tf.io.gfile.glob(pattern))]
+    files = file_io.finished_outputs(files, flag)
     if not files:
-        raise FileNotFoundError(f"{flag}: {input_patterns!r} matches no file")
+        raise RecordFormatError(f"{flag}: {input_patterns!r} matches no file")
     return files
 
 
@@ -72,6 +77,20 @@ def check_record_lengths(path: str, features: dict, flags: dict[str, str]) -> No
                 f"{path}: record 0: feature {name!r} has {found} values but {expected} are "
                 f"expected{because}; were the records made with other flags?"
             )
+
+
+def find_unreadable_record_file(files: list[str]) -> str | None:
+    """Reads every record of every file; returns `path: reason` for the first file that
+    fails (truncated, corrupt), else None. Used to name the file after a read error in
+    training, where tf.data's message names none."""
+    for path in files:
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except tf.errors.OpError as error:
+            found = re.search(r"(truncated|corrupted) record at \d+", error.message)
+            return f"{path}: {found.group(0) if found else error.message.strip()[:200]}"
+    return None
 
 
 def in_order_batches(
@@ -146,15 +165,17 @@ def pretraining_dataset(
     """
     files = expand_patterns(input_patterns)
     features = pretraining_features(max_seq_length, max_predictions_per_seq)
-    check_record_lengths(
-        files[0], features,
-        {
-            "input_ids": "max_seq_length", "input_mask": "max_seq_length",
-            "segment_ids": "max_seq_length", "masked_lm_positions": "max_predictions_per_seq",
-            "masked_lm_ids": "max_predictions_per_seq",
-            "masked_lm_weights": "max_predictions_per_seq",
-        },
-    )
+    for path in files:  # a later file made with other flags fails here, not at step N
+        check_record_lengths(
+            path, features,
+            {
+                "input_ids": "max_seq_length", "input_mask": "max_seq_length",
+                "segment_ids": "max_seq_length",
+                "masked_lm_positions": "max_predictions_per_seq",
+                "masked_lm_ids": "max_predictions_per_seq",
+                "masked_lm_weights": "max_predictions_per_seq",
+            },
+        )
     context = input_context or tf.distribute.InputContext()
     per_replica = context.get_per_replica_batch_size(batch_size)
 

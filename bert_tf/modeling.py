@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError
 
 LAYER_NORM_EPSILON = 1e-12
 MASKED_ATTENTION_SCORE = -10000.0
@@ -43,7 +44,7 @@ def get_activation(name: str) -> Callable | None:
         return None
     functions = {"gelu": gelu, "relu": keras.activations.relu, "tanh": ops.tanh}
     if name.lower() not in functions:
-        raise ValueError(f"Unsupported activation: {name!r}")
+        raise UsageError(f"Unsupported activation: {name!r}")
     return functions[name.lower()]
 
 
@@ -132,7 +133,7 @@ class Embeddings(keras.layers.Layer):
         """[B, S] int ids, [B, S] int segment ids -> [B, S, E]."""
         seq_length = ops.shape(input_ids)[1]
         if isinstance(seq_length, int) and seq_length > self.config.max_position_embeddings:
-            raise ValueError(
+            raise UsageError(
                 f"sequence length {seq_length} is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}) of the config"
             )

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from bert_tf.errors import UsageError
+
 EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
 
@@ -31,9 +33,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, init_lr: float, num_train_steps: int, num_warmup_steps: int = 0):
         if num_train_steps <= 0:
-            raise ValueError(f"num_train_steps must be positive, got {num_train_steps}")
+            raise UsageError(f"num_train_steps must be positive, got {num_train_steps}")
         if num_warmup_steps < 0:
-            raise ValueError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
+            raise UsageError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
         self.init_lr = float(init_lr)
         self.num_train_steps = int(num_train_steps)
         self.num_warmup_steps = int(num_warmup_steps)
@@ -180,4 +182,4 @@ def create_optimizer(
         return AdamWeightDecay(schedule)
     if optimizer == "lamb":
         return Lamb(schedule)
-    raise ValueError(f"optimizer must be 'adamw' or 'lamb', got {optimizer!r}")
+    raise UsageError(f"optimizer must be 'adamw' or 'lamb', got {optimizer!r}")

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import random
 import struct
-import uuid
 from collections.abc import Callable, Sequence
 
-import google_crc32c
-
 from bert_tf import file_io
+from bert_tf.errors import BertTfError
+from bert_tf.records import tfrecord
 from bert_tf.tokenization import FullTokenizer
 
 
-class PretrainingDataError(ValueError):
+class PretrainingDataError(BertTfError, ValueError):
     """Input files or flags that cannot produce pretraining data."""
 
 
@@ -49,7 +47,7 @@ def expand_input_files(input_file: str) -> list[str]:
     for pattern in input_file.split(","):
         if not pattern:
             continue
-        matches = file_io.glob(pattern)
+        matches = file_io.finished_outputs(file_io.glob(pattern), "input_file")
         if not matches:
             raise PretrainingDataError(f"input_file: the pattern {pattern!r} matches no file")
         files.extend(matches)
@@ -557,18 +555,6 @@ def instance_to_example(
     })
 
 
-def _masked_crc(data: bytes) -> bytes:
-    """TFRecord's checksum: CRC32C rotated right by 15 bits plus a constant, little-endian."""
-    crc = google_crc32c.value(data)
-    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-
-def tfrecord(data: bytes) -> bytes:
-    """One TFRecord: length, its checksum, the data, its checksum."""
-    length = struct.pack("<Q", len(data))
-    return length + _masked_crc(length) + data + _masked_crc(data)
-
-
 def write_instances(
     instances: Sequence[TrainingInstance],
     tokenizer: FullTokenizer,
@@ -579,57 +565,40 @@ def write_instances(
 ) -> list[int]:
     """Writes instances round-robin across `output_files`; returns the count per file.
 
-    Each file is written under a temporary name beside it and renamed when all are done,
-    so an interrupted run leaves no partial output. `progress(n)` is called every 10,000
-    instances written.
+    The files are staged and renamed together when all are written (file_io.StagedOutputs),
+    so an interrupted or failed run leaves no partial output and no staged file.
+    `progress(n)` is called every 10,000 instances written.
     """
-    temporary = [f"{path}.tmp-{uuid.uuid4().hex}" for path in output_files]
-    counts = [0] * len(output_files)
+    with file_io.StagedOutputs(output_files, "wb") as writers:
+        return write_records(writers, instances, tokenizer, max_seq_length,
+                             max_predictions_per_seq, progress)
+
+
+def write_records(
+    writers: Sequence, instances: Sequence[TrainingInstance], tokenizer: FullTokenizer,
+    max_seq_length: int, max_predictions_per_seq: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[int]:
+    """Writes instances as TFRecords round-robin to open binary `writers`; returns counts."""
+    counts = [0] * len(writers)
     varints = token_varints(tokenizer.vocab)
-    writers = []
-    try:
-        for path in temporary:
-            directory = os.path.dirname(path)
-            if directory:
-                file_io.makedirs(directory)
-            writers.append(file_io.open_file(path, "wb"))
-        for index, instance in enumerate(instances):
-            shard = index % len(writers)
-            writers[shard].write(tfrecord(
-                instance_to_example(instance, varints, max_seq_length, max_predictions_per_seq)
-            ))
-            counts[shard] += 1
-            if progress and (index + 1) % 10000 == 0:
-                progress(index + 1)
-        for writer in writers:
-            writer.close()
-        for path, final in zip(temporary, output_files, strict=True):
-            file_io.rename(path, final)
-    except BaseException:
-        for writer in writers:
-            writer.close()
-        for path in temporary:
-            if file_io.exists(path):
-                file_io.remove(path)
-        raise
+    for index, instance in enumerate(instances):
+        shard = index % len(writers)
+        writers[shard].write(tfrecord(
+            instance_to_example(instance, varints, max_seq_length, max_predictions_per_seq)
+        ))
+        counts[shard] += 1
+        if progress and (index + 1) % 10000 == 0:
+            progress(index + 1)
     return counts
 
 
 def check_writable(output_files: Sequence[str]) -> None:
-    """Fails early, before any work, when an output file cannot be created: makes its
-    directory, then creates and removes a temporary file beside it."""
-    for path in output_files:
-        probe = f"{path}.tmp-{uuid.uuid4().hex}"
-        try:
-            directory = os.path.dirname(path)
-            if directory:
-                file_io.makedirs(directory)
-            with file_io.open_file(probe, "wb") as handle:
-                handle.write(b"")
-            file_io.remove(probe)
-        except Exception as error:  # OSError locally, tf.errors.OpError remotely
-            reason = getattr(error, "message", None) or str(error)
-            raise PretrainingDataError(f"output_file: cannot write {path}: {reason}") from None
+    """Fails early, before any work, when an output file cannot be created."""
+    try:
+        file_io.check_writable(output_files)
+    except file_io.OutputError as error:
+        raise PretrainingDataError(f"output_file: {error}") from None
 
 
 def validate_flags(max_seq_length: int, max_predictions_per_seq: int, masked_lm_prob: float,

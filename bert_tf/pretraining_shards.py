@@ -10,21 +10,27 @@ and NSP's random next segments are drawn, within a shard rather than the whole c
 The output is deterministic for fixed inputs, flags, seed and worker count (the worker
 count sets the shard size of small corpora: at least one shard per worker). A worker holds
 one shard at a time, so memory is bounded by the shard size, not the corpus. Files are
-written under temporary names and renamed only when every shard has succeeded.
+written under staging names and renamed only when every shard has succeeded; a worker that
+dies (kill -9, the out-of-memory killer) fails the run at once, naming its shard.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import random
-import uuid
+import re
+import signal
+import traceback
 from collections.abc import Callable, Sequence
 
 from bert_tf import file_io
 from bert_tf import pretraining_data as pd
+from bert_tf.errors import describe_os_error
 from bert_tf.tokenization import FullTokenizer
 
 SHARDS_PER_WORKER = 4
@@ -115,6 +121,36 @@ def output_paths(output_file: str, num_shards: int) -> list[str]:
     return [f"{output_file}-{index:05d}-of-{num_shards:05d}" for index in range(num_shards)]
 
 
+def shard_glob(output_file: str) -> str:
+    """A glob that matches the shard files `output_paths` makes for any shard count."""
+    if "%" in output_file:
+        return re.sub(r"%[-+ #0]*\d*[dui]", "*", output_file)
+    if output_file.endswith("/") or (file_io.is_local(output_file)
+                                     and os.path.isdir(output_file)):
+        return os.path.join(output_file, "part-*-of-*.tfrecord")
+    return f"{output_file}-*-of-*"
+
+
+def prepare_output(output_file: str, finals: Sequence[str], clean: bool) -> None:
+    """Removes what interrupted runs left staged there, and refuses (or with `clean`
+    removes) shards of an earlier run that this run would not overwrite, e.g. its
+    part-*-of-00008 beside this run's part-*-of-00004: a reader's glob would mix them."""
+    pattern = shard_glob(output_file)
+    directory, name_pattern = os.path.split(pattern)
+    file_io.remove_stale_staging(directory, name_pattern)
+    stale = sorted(set(file_io.glob(pattern)) - set(finals))
+    stale = [path for path in stale if not file_io.is_unfinished(path)]
+    if stale and not clean:
+        raise pd.PretrainingDataError(
+            f"output_file: {directory or '.'} holds {len(stale)} shards of another run "
+            f"(e.g. {os.path.basename(stale[0])}) that this run's {len(finals)} shards would "
+            f"not replace, and a glob of the folder would read both; remove them, choose "
+            f"another output folder, or pass --clean_output to remove them"
+        )
+    for path in stale:
+        file_io.remove(path)
+
+
 # One worker's tokenizer and settings, set once per process by _start_worker.
 _worker: dict = {}
 
@@ -126,9 +162,19 @@ def _start_worker(vocab_file: str, do_lower_case: bool, options: pd.InstanceOpti
                    seed=seed, skip_invalid_utf8=skip_invalid_utf8)
 
 
-def make_shard(job: tuple[Shard, str]) -> ShardSummary:
-    """Reads, tokenizes, makes and writes one shard (in a worker process)."""
-    shard, staging_path = job
+@dataclasses.dataclass(frozen=True)
+class ShardJob:
+    """One shard to make, the staging file to write it to and its final name."""
+
+    shard: Shard
+    staging_path: str
+    final_path: str
+
+
+def make_shard(job: ShardJob) -> ShardSummary:
+    """Reads, tokenizes, makes and writes one shard (in a worker process) to its staging
+    path; on any failure the staged file is removed."""
+    shard = job.shard
     tokenizer, options = _worker["tokenizer"], _worker["options"]
     with file_io.open_file(shard.input_file, "rb") as handle:
         handle.seek(shard.start)
@@ -145,14 +191,122 @@ def make_shard(job: tuple[Shard, str]) -> ShardSummary:
     documents = [document for document in documents if document]
     rng = random.Random(f"{_worker['seed']}/{shard.index}")
     instances = pd.make_instances(documents, _worker["vocab_words"], options, rng)
-    pd.write_instances(instances, tokenizer, options.max_seq_length,
-                       options.max_predictions_per_seq, [staging_path])
+    try:
+        file_io.makedirs(os.path.dirname(job.staging_path))
+        with file_io.open_file(job.staging_path, "wb") as writer:
+            pd.write_records([writer], instances, tokenizer, options.max_seq_length,
+                             options.max_predictions_per_seq)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            file_io.remove(job.staging_path)
+        if file_io.is_io_error(error):
+            raise pd.PretrainingDataError(
+                f"output_file: cannot write {job.final_path}: {describe_os_error(error)}"
+            ) from None
+        raise
     return ShardSummary(
-        shard.index, staging_path, documents=len(documents), instances=len(instances),
+        shard.index, job.staging_path, documents=len(documents), instances=len(instances),
         tokens=sum(len(i.tokens) for i in instances),
         masked=sum(len(i.masked_lm_positions) for i in instances), skipped_lines=skipped,
         bytes_read=len(data),
     )
+
+
+class WorkerDied(pd.PretrainingDataError):
+    """A worker process ended without reporting its shard (killed, out of memory)."""
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, even by kill -9."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(connection, initargs: tuple) -> None:
+    """A worker process: makes the shards the parent sends until it sends None."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _start_worker(*initargs)
+    while (job := connection.recv()) is not None:
+        try:
+            connection.send(("done", make_shard(job)))
+        except pd.PretrainingDataError as error:
+            connection.send(("error", str(error)))
+        except BaseException:  # a bug: the parent shows the worker's traceback
+            connection.send(("bug", traceback.format_exc()))
+
+
+def _exit_description(process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = (" (the out-of-memory killer sends it; a smaller --shard_size_mb or fewer "
+                "--num_workers needs less memory)" if -code == signal.SIGKILL else "")
+        return f"was killed by signal {-code} ({name}){hint}"
+    return f"exited with code {code}"
+
+
+def _run_in_workers(jobs: list[ShardJob], num_workers: int, initargs: tuple):
+    """Yields each job's ShardSummary as worker processes finish them. A worker that dies
+    or fails ends the run at once with an error naming the shard; every worker is stopped
+    on the way out."""
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    workers = []
+    try:
+        for _ in range(min(num_workers, len(jobs))):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(target=_worker_main, args=(child_end, initargs),
+                                      daemon=True)
+            process.start()
+            child_end.close()
+            workers.append((process, parent_end))
+        pending = list(reversed(jobs))
+        busy: dict[int, ShardJob] = {}
+        for index, (_, connection) in enumerate(workers):
+            if pending:
+                busy[index] = pending.pop()
+                connection.send(busy[index])
+        while busy:
+            waiting = {}
+            for index in busy:
+                process, connection = workers[index]
+                waiting[connection] = waiting[process.sentinel] = index
+            for ready in multiprocessing.connection.wait(list(waiting)):
+                index = waiting[ready]
+                process, connection = workers[index]
+                if index not in busy:
+                    continue
+                job = busy[index]
+                try:
+                    kind, value = connection.recv()
+                except (EOFError, OSError):
+                    process.join(5)
+                    shard = job.shard
+                    raise WorkerDied(
+                        f"shard {shard.index} ({shard.input_file}, bytes {shard.start}-"
+                        f"{shard.end}): worker process {process.pid} {_exit_description(process)}"
+                        f"; no output was written; rerun the same command"
+                    ) from None
+                if kind == "error":
+                    raise pd.PretrainingDataError(value)
+                if kind == "bug":
+                    raise RuntimeError(f"shard {job.shard.index}: worker failed:\n{value}")
+                del busy[index]
+                if pending:
+                    busy[index] = pending.pop()
+                    connection.send(busy[index])
+                yield value
+    finally:
+        for process, connection in workers:
+            with contextlib.suppress(Exception):
+                connection.close()
+            if process.is_alive():
+                process.kill()
+            process.join(10)
 
 
 def create_sharded(
@@ -166,30 +320,30 @@ def create_sharded(
     shard_size_mb: float = 8.0,
     skip_invalid_utf8: bool = False,
     progress: Callable[[ShardSummary, int, int], None] | None = None,
+    clean_output: bool = False,
 ) -> tuple[list[str], list[ShardSummary]]:
     """Makes every shard with `num_workers` processes; returns (output paths, summaries in
-    shard order). `progress(summary, done, total)` is called as each shard finishes."""
+    shard order). `progress(summary, done, total)` is called as each shard finishes.
+
+    The caller holds `file_io.output_lock` on the output place. Shards are written to
+    staging names and renamed only when all succeeded; on any failure (a worker killed,
+    a full disk, Ctrl-C, SIGTERM) no staged file is left and no worker keeps running."""
     shards = plan_shards(input_files, num_workers, shard_size_mb)
     if not shards:
         raise pd.PretrainingDataError(f"input_file: {', '.join(input_files)} are empty")
     finals = output_paths(output_file, len(shards))
     pd.check_writable(finals[:1])
-    run_id = uuid.uuid4().hex
-    staging = [f"{path}.incomplete-{run_id}" for path in finals]
-    jobs = list(zip(shards, staging, strict=True))
+    prepare_output(output_file, finals, clean_output)
+    jobs = [ShardJob(shard, file_io.staging_path(final), final)
+            for shard, final in zip(shards, finals, strict=True)]
     initargs = (vocab_file, do_lower_case, options, seed, skip_invalid_utf8)
     summaries: list[ShardSummary] = []
-    pool = None
     try:
         if num_workers <= 1:
             _start_worker(*initargs)
             results = map(make_shard, jobs)
         else:
-            context = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            )
-            pool = context.Pool(min(num_workers, len(jobs)), _start_worker, initargs)
-            results = pool.imap_unordered(make_shard, jobs)
+            results = _run_in_workers(jobs, num_workers, initargs)
         for summary in results:
             summaries.append(summary)
             if progress:
@@ -198,13 +352,12 @@ def create_sharded(
             raise pd.PretrainingDataError(
                 f"input_file: {', '.join(input_files)} hold no text (no non-empty line)"
             )
-        for source, target in zip(staging, finals, strict=True):
-            file_io.rename(source, target)
+        for job in jobs:
+            file_io.rename(job.staging_path, job.final_path)
     finally:
-        if pool is not None:
-            pool.terminate()
-        for path in staging:
-            if file_io.exists(path):
-                file_io.remove(path)
+        for job in jobs:
+            if file_io.exists(job.staging_path):
+                file_io.remove(job.staging_path)
+        file_io.removedirs_quietly(os.path.dirname(jobs[0].staging_path))
     summaries.sort(key=lambda summary: summary.index)
     return finals, summaries

@@ -15,12 +15,12 @@ Additions (defaults keep the original's behaviour):
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 from absl import flags
 
-from bert_tf import distribution
-
-# Errors that come from the user's flags, files or data: scripts print them on one line.
-USER_ERRORS = (ValueError, OSError, FloatingPointError)
+from bert_tf import distribution, errors
 
 
 def define_run_flags() -> None:
@@ -59,3 +59,24 @@ def strategy_from_flags(values: flags.FlagValues):
         tpu_zone=values.tpu_zone, gcp_project=values.gcp_project, master=values.master,
         num_cpu_devices=values.num_cpu_devices,
     )
+
+
+def options_from_flags(options_class, values: flags.FlagValues):
+    """An options dataclass filled from the flags of the same names."""
+    names = [field.name for field in dataclasses.fields(options_class)]
+    return options_class(**{name: values[name].value for name in names})
+
+
+def run_job(script: str, options_class, run: Callable, values: flags.FlagValues) -> None:
+    """The main of a training script: flags -> options -> strategy -> `run(options,
+    strategy)`, holding the output folder (errors.run_script reports failures)."""
+
+    def main():
+        from bert_tf import training
+
+        options = options_from_flags(options_class, values)
+        strategy = strategy_from_flags(values)
+        with training.output_folder(strategy, options.output_dir):
+            run(options, strategy)
+
+    errors.run_script(script, main)

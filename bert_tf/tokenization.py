@@ -14,6 +14,7 @@ import re
 import unicodedata
 
 from bert_tf import file_io
+from bert_tf.errors import BertTfError
 
 # Published checkpoints whose case handling we know, for validate_case_matches_checkpoint.
 _UNCASED_MODELS = (
@@ -29,7 +30,7 @@ _CASED_MODELS = (
 )
 
 
-class VocabError(ValueError):
+class VocabError(BertTfError, ValueError):
     """A vocabulary file that is missing, empty or unreadable."""
 
 
@@ -51,12 +52,23 @@ def validate_case_matches_checkpoint(do_lower_case: bool, init_checkpoint: str |
         actual, case_name, opposite = "True", "cased", "False"
     else:
         return
-    raise ValueError(
+    raise VocabError(
         f"You passed in `--do_lower_case={actual}` with `--init_checkpoint={init_checkpoint}`. "
         f"However, `{model_name}` seems to be a {case_name} model, so you should pass in "
         f"`--do_lower_case={opposite}` so that the fine-tuning matches how the model was "
         f"pre-trained. If this error is wrong, please just comment out this check."
     )
+
+
+def check_vocab_fits(vocab: dict, vocab_file: str, vocab_size: int, config_file: str) -> None:
+    """Refuses a vocabulary with more tokens than the model has embeddings: ids past
+    `vocab_size` would fail at the first step (or, on some devices, read garbage)."""
+    if vocab_size is not None and len(vocab) > vocab_size:
+        raise VocabError(
+            f"{vocab_file}: {len(vocab)} tokens, but vocab_size in {config_file} is "
+            f"{vocab_size}: ids from {vocab_size} on would have no embedding; use the "
+            f"vocab.txt that belongs to this config and checkpoint"
+        )
 
 
 def convert_to_unicode(text: str | bytes) -> str:

@@ -20,11 +20,12 @@ a run restarts from the latest one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -32,6 +33,8 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoint as checkpoint_lib
+from bert_tf import file_io
+from bert_tf.errors import BertTfError, UsageError, describe_os_error
 from bert_tf.optimization import clip_by_global_norm, create_optimizer
 
 CHECKPOINT_PREFIX = "model.ckpt"
@@ -56,13 +59,17 @@ class RunConfig:
     gradient_accumulation_steps: int = 1
 
 
+class NonFiniteLossError(BertTfError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
 MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 def dtype_policy(mixed_precision: str) -> str:
     """`--mixed_precision` ("" | "bf16" | "fp16") -> a Keras dtype policy name."""
     if mixed_precision not in MIXED_PRECISION:
-        raise ValueError(
+        raise UsageError(
             f"mixed_precision: expected one of {sorted(MIXED_PRECISION)}, got {mixed_precision!r}"
         )
     return MIXED_PRECISION[mixed_precision]
@@ -79,7 +86,19 @@ def make_optimizer(options, num_train_steps: int, num_warmup_steps: int):
 
 
 def run_config(options, num_train_steps: int) -> RunConfig:
-    """RunConfig from the shared flags of the training scripts."""
+    """RunConfig from the shared flags of the training scripts; refuses values with which
+    training would divide by zero or take no step."""
+    for flag in ("save_checkpoints_steps", "iterations_per_loop", "gradient_accumulation_steps"):
+        if getattr(options, flag) < 1:
+            raise UsageError(f"{flag} must be at least 1, found {getattr(options, flag)}")
+    if options.keep_checkpoint_max < 0:
+        raise UsageError(f"keep_checkpoint_max must be >= 0 (0 keeps all), found "
+                         f"{options.keep_checkpoint_max}")
+    if num_train_steps < 1:
+        raise UsageError(
+            f"training would take {num_train_steps} steps: num_train_steps (or num_train_epochs "
+            f"x examples / train_batch_size) must give at least 1"
+        )
     return RunConfig(
         output_dir=options.output_dir, num_train_steps=num_train_steps,
         save_checkpoints_steps=options.save_checkpoints_steps,
@@ -103,7 +122,7 @@ def check_batch_size(flag: str, batch_size: int, parts: int) -> None:
     """The global batch must split evenly over the replicas (times the accumulation
     slices, for training)."""
     if batch_size <= 0 or batch_size % parts:
-        raise ValueError(
+        raise UsageError(
             f"{flag}={batch_size} must be a positive multiple of the number of replicas "
             f"times gradient_accumulation_steps ({parts})"
         )
@@ -112,7 +131,7 @@ def check_batch_size(flag: str, batch_size: int, parts: int) -> None:
 def check_sequence_length(max_seq_length: int, config, config_file: str) -> None:
     """`max_seq_length` must fit the model's position embeddings."""
     if max_seq_length > config.max_position_embeddings:
-        raise ValueError(
+        raise UsageError(
             f"max_seq_length={max_seq_length} exceeds max_position_embeddings="
             f"{config.max_position_embeddings} of {config_file}"
         )
@@ -129,71 +148,118 @@ def training_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) ->
     return state
 
 
-def latest_checkpoint(output_dir: str) -> str | None:
-    """The newest complete `model.ckpt-N` in `output_dir`, or None.
-
-    A checkpoint is complete once its `.index` file exists (TensorFlow writes the index after
-    the data). The directory is scanned as well as the `checkpoint` state file, so a run killed
-    between writing a checkpoint and updating the state file still resumes from it."""
+def complete_checkpoints(output_dir: str) -> dict[int, str]:
+    """Step -> prefix of every complete `model.ckpt-N` in `output_dir` (its `.index`
+    exists; the index is renamed into place after the data)."""
     steps = {}
     for index in tf.io.gfile.glob(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")):
-        name = os.path.basename(index)
-        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index", name)
+        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index",
+                             os.path.basename(index))
         if match:
             steps[int(match.group(1))] = index[: -len(".index")]
-    from_state = tf.train.latest_checkpoint(output_dir)
-    if from_state:
+    return steps
+
+
+def checkpoint_candidates(output_dir: str) -> list[str]:
+    """Checkpoints to resume from, newest first: every complete `model.ckpt-N` found by a
+    directory scan (so a run killed between writing a checkpoint and updating the state
+    file still resumes from it), and the `checkpoint` state file's latest when it names
+    another existing checkpoint. A garbage state file is ignored with a warning."""
+    steps = complete_checkpoints(output_dir)
+    try:
+        from_state = tf.train.latest_checkpoint(output_dir)
+    except (tf.errors.OpError, ValueError) as error:  # unparsable state file
+        logging.warning("%s/checkpoint: ignored, not a checkpoint state file (%s)",
+                        output_dir, describe_os_error(error))
+        from_state = None
+    if from_state and from_state not in steps.values():
         match = re.search(r"-(\d+)$", from_state)
         steps.setdefault(int(match.group(1)) if match else -1, from_state)
-    return steps[max(steps)] if steps else None
+    return [steps[step] for step in sorted(steps, reverse=True)]
+
+
+def latest_checkpoint(output_dir: str) -> str | None:
+    """The newest complete checkpoint in `output_dir`, or None."""
+    candidates = checkpoint_candidates(output_dir)
+    return candidates[0] if candidates else None
+
+
+def prune_checkpoints(output_dir: str, step: int, keep_checkpoint_max: int) -> list[str]:
+    """Keeps the newest `keep_checkpoint_max` complete checkpoints up to `step` (0 keeps
+    all) and removes the rest: older ones, ones past `step` (a resumed run fell back from
+    them: unreadable, or written by an abandoned run) and data files whose index never
+    came. Returns the names kept, oldest first."""
+    complete = complete_checkpoints(output_dir)
+    kept = sorted(n for n in complete if n <= step)
+    if keep_checkpoint_max:
+        kept = kept[-keep_checkpoint_max:]
+    keep_names = {os.path.basename(complete[n]) for n in kept}
+    pattern = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*")
+    for path in tf.io.gfile.glob(pattern):
+        name = os.path.basename(path)
+        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.(index|data-.*)", name)
+        if match and f"{CHECKPOINT_PREFIX}-{match.group(1)}" not in keep_names:
+            tf.io.gfile.remove(path)
+    return [os.path.basename(complete[n]) for n in kept]
 
 
 def save(model, optimizer, output_dir: str, keep_checkpoint_max: int) -> str:
-    """Writes `output_dir/model.ckpt-<global_step>` and updates the `checkpoint` state file
-    (keeping the newest `keep_checkpoint_max` checkpoints; 0 keeps all)."""
+    """Writes `output_dir/model.ckpt-<global_step>`, prunes to the newest
+    `keep_checkpoint_max` complete checkpoints (0 keeps all) by a directory scan, and
+    rewrites the `checkpoint` state file (relative paths, as tf.train reads them)."""
     step = int(optimizer.iterations.numpy())
     prefix = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-{step}")
     checkpoint_lib.save_checkpoint(model, prefix, extra_variables=training_state(model, optimizer))
-    state = tf.train.get_checkpoint_state(output_dir)
-    previous = [os.path.basename(p) for p in state.all_model_checkpoint_paths] if state else []
-    names = [name for name in previous if name != os.path.basename(prefix)]
-    names.append(os.path.basename(prefix))
-    if keep_checkpoint_max and len(names) > keep_checkpoint_max:
-        for old in names[:-keep_checkpoint_max]:
-            for path in tf.io.gfile.glob(os.path.join(output_dir, old) + ".*"):
-                tf.io.gfile.remove(path)
-        names = names[-keep_checkpoint_max:]
-    # The `checkpoint` state file that tf.train.latest_checkpoint reads (relative paths).
+    names = prune_checkpoints(output_dir, step, keep_checkpoint_max)
     state_lines = [f'model_checkpoint_path: "{names[-1]}"']
     state_lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
-    write_atomically(os.path.join(output_dir, "checkpoint"), "\n".join(state_lines) + "\n")
+    file_io.write_atomically(os.path.join(output_dir, "checkpoint"), "\n".join(state_lines) + "\n")
     return prefix
 
 
 def restore_or_initialize(
-    model, optimizer, output_dir: str, init_checkpoint: str | None = None
+    model, optimizer, output_dir: str, init_checkpoint: str | None = None,
+    allowed_missing: Sequence[str] | None = None,
 ) -> int:
     """Resumes from the latest checkpoint in `output_dir` (weights, slots, global step, seed
-    states); else loads `init_checkpoint` (model weights only); else keeps the random init.
-    Returns the global step to start from. Raises CheckpointError before any step when a
-    checkpoint does not fit the model."""
-    latest = latest_checkpoint(output_dir)
-    if latest:
-        report = checkpoint_lib.load_checkpoint(
-            model, latest, extra_variables=training_state(model, optimizer)
-        )
+    states); else loads `init_checkpoint` (model weights only). Returns the global step to
+    start from. Raises CheckpointError before any step when a checkpoint does not fit the
+    model.
+
+    An unreadable latest checkpoint (truncated index or data) is skipped with a warning
+    for the newest intact one. `allowed_missing`: variable-name prefixes `init_checkpoint`
+    may lack (the head a fine-tuning job adds); None means this run only evaluates or
+    predicts, so every variable must come from a checkpoint, and one must exist."""
+    for candidate in checkpoint_candidates(output_dir):
+        try:
+            report = checkpoint_lib.load_checkpoint(
+                model, candidate, extra_variables=training_state(model, optimizer)
+            )
+        except checkpoint_lib.CorruptCheckpointError as error:
+            logging.warning("Skipping an unreadable checkpoint: %s", error)
+            continue
         if report.missing:
             raise checkpoint_lib.CheckpointError(
-                f"{latest}: cannot resume, the checkpoint lacks {len(report.missing)} "
+                f"{candidate}: cannot resume, the checkpoint lacks {len(report.missing)} "
                 f"variables of this model/optimizer, e.g. {report.missing[0]}; it was written "
                 f"by another configuration (use a new output_dir)"
             )
         step = int(optimizer.iterations.numpy())
-        logging.info("Resuming from %s at global step %d", latest, step)
+        logging.info("Resuming from %s at global step %d", candidate, step)
         return step
     if init_checkpoint:
         report = checkpoint_lib.load_checkpoint(model, init_checkpoint)
+        checkpoint_lib.require_complete(report, allowed_missing or ())
+        if report.missing:
+            logging.warning("Initialized from %s; new (random) variables: %s",
+                            report.checkpoint, ", ".join(report.missing))
         logging.info("Initialized from %s", report)
+    elif allowed_missing is None:
+        raise checkpoint_lib.CheckpointError(
+            f"output_dir: {output_dir} holds no checkpoint and no --init_checkpoint was "
+            f"given: evaluating or predicting would use random weights; train first "
+            f"(--do_train) or pass the checkpoint to use"
+        )
     return 0
 
 
@@ -284,14 +350,16 @@ def train(
 ) -> list[tuple[int, float]]:
     """Trains to `run_config.num_train_steps`, saving and resuming in `output_dir`.
 
-    `model` and `optimizer` must have been created under `strategy.scope()`. Returns the
-    (global step, loss) after each `steps_per_execution` loop of this run.
+    `model` and `optimizer` must have been created under `strategy.scope()`. Only the
+    model's head (`model.HEAD_VARIABLES`) may be missing from `init_checkpoint`. Returns
+    the (global step, loss) after each `steps_per_execution` loop of this run.
     """
     output_dir = run_config.output_dir
     tf.io.gfile.makedirs(output_dir)
     with strategy.scope():
         optimizer.build(model.trainable_variables)
-    start_step = restore_or_initialize(model, optimizer, output_dir, init_checkpoint)
+    start_step = restore_or_initialize(model, optimizer, output_dir, init_checkpoint,
+                                       getattr(model, "HEAD_VARIABLES", ()))
     total = run_config.num_train_steps
     if start_step >= total:
         logging.info("Global step %d already reaches num_train_steps=%d", start_step, total)
@@ -311,7 +379,10 @@ def train(
         to_save = run_config.save_checkpoints_steps - step % run_config.save_checkpoints_steps
         num_steps = min(run_config.steps_per_execution, total - step, to_save)
         loop_start = time.time()
-        loss, learning_rate = train_steps(iterator, tf.constant(num_steps))
+        try:
+            loss, learning_rate = train_steps(iterator, tf.constant(num_steps))
+        except tf.errors.InvalidArgumentError as error:
+            raise _input_error(error, step) from None
         loss, learning_rate = float(loss), float(learning_rate)
         step = int(optimizer.iterations.numpy())
         seconds = time.time() - loop_start
@@ -328,13 +399,32 @@ def train(
                 tf.summary.scalar("learning_rate", learning_rate)
                 tf.summary.scalar("examples_per_second", examples_per_second)
         if not np.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss} at global step {step}")
+            raise NonFiniteLossError(
+                f"loss is {loss} at global step {step}; lower --learning_rate, or check the "
+                f"input records (the last checkpoint is {latest_checkpoint(output_dir)})"
+            )
         if is_chief and (step % run_config.save_checkpoints_steps == 0 or step == total):
             prefix = save(model, optimizer, output_dir, run_config.keep_checkpoint_max)
             logging.info("Saved %s", prefix)
     if writer:
         writer.flush()
     return history
+
+
+class InputDataError(BertTfError, ValueError):
+    """Records whose values do not fit the model (e.g. token ids past vocab_size)."""
+
+
+def _input_error(error: tf.errors.InvalidArgumentError, step: int) -> Exception:
+    """An out-of-range lookup in a train step -> what the user can do about it."""
+    message = describe_os_error(error)
+    if re.search(r"indices\[.*\] = -?\d+ is not in \[0, \d+\)", message):
+        return InputDataError(
+            f"an input id is out of range after global step {step} ({message}): the records "
+            f"hold token ids of a larger vocabulary than bert_config's vocab_size (or segment "
+            f"ids past type_vocab_size); make them with the model's vocab.txt"
+        )
+    return error
 
 
 def _duration(seconds: float) -> str:
@@ -385,7 +475,7 @@ def evaluate(
         if (index + 1) % 100 == 0:
             logging.info("eval step %d  %.1f s", index + 1, time.time() - started)
     if not batches:
-        raise ValueError("evaluation read no batch: the eval data is empty")
+        raise UsageError("evaluation read no batch: the eval data is empty")
     return task.finalize_metrics(batches)
 
 
@@ -428,7 +518,7 @@ def predict(
     rows concatenated in replica order), until the dataset ends. Streams: nothing is held
     beyond one batch."""
     if _num_workers(strategy) > 1:
-        raise ValueError(
+        raise UsageError(
             "prediction and GLUE/SQuAD evaluation gather every replica's rows on this process, "
             "so they need all replicas on one machine (one_device, mirrored or tpu); run them "
             "without multi_worker"
@@ -455,18 +545,32 @@ def predict(
 
 def write_results(path: str, results: dict) -> None:
     """Writes `key = value` lines, keys sorted, floats as float32 (the original's
-    `eval_results.txt` format), atomically (temp file, then rename)."""
+    `eval_results.txt` format), atomically (file_io.write_atomically)."""
     lines = []
     for key in sorted(results):
         value = results[key]
         text = str(np.float32(value)) if isinstance(value, float) else str(value)
         lines.append(f"{key} = {text}\n")
-    write_atomically(path, "".join(lines))
+    file_io.write_atomically(path, "".join(lines))
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as handle:
-        handle.write(text)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+write_atomically = file_io.write_atomically
+
+
+@contextlib.contextmanager
+def output_folder(strategy: tf.distribute.Strategy, output_dir: str) -> Iterator[None]:
+    """Makes `output_dir` and, on the chief, holds its lock for the block (a second run into
+    the same folder is refused, naming the holder) and removes what interrupted runs left
+    staged there. Other workers of a multi-worker run write nothing there themselves."""
+    try:
+        tf.io.gfile.makedirs(output_dir)
+    except (tf.errors.OpError, OSError) as error:
+        raise file_io.OutputError(
+            f"output_dir: cannot create {output_dir}: {describe_os_error(error)}"
+        ) from None
+    if not strategy.extended.should_checkpoint:
+        yield
+        return
+    with file_io.holding_output(os.path.join(output_dir, ""), "output_dir"):
+        file_io.check_writable([os.path.join(output_dir, "checkpoint")])
+        yield

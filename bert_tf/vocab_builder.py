@@ -13,8 +13,9 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
+from bert_tf.errors import UsageError
 from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.training import write_atomically
+from bert_tf.file_io import write_atomically
 
 SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -36,7 +37,7 @@ def build_vocab(
     """The vocabulary (reserved tokens first), at most `vocab_size` entries."""
     reserved = reserved_tokens(num_unused)
     if vocab_size <= len(reserved):
-        raise ValueError(f"vocab_size={vocab_size} leaves no room after {len(reserved)} "
+        raise UsageError(f"vocab_size={vocab_size} leaves no room after {len(reserved)} "
                          f"reserved tokens")
     # A stand-in vocabulary: words() only needs the normalization rules, not the pieces.
     splitter = _WordSplitter(do_lower_case)

@@ -20,9 +20,10 @@ from absl import logging
 
 from bert_tf import training
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError
 from bert_tf.input_pipeline import classifier_dataset
 from bert_tf.tasks import glue
-from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
+from bert_tf.tokenization import FullTokenizer, check_vocab_fits, validate_case_matches_checkpoint
 
 # The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
 SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}
@@ -65,12 +66,14 @@ class ClassifierOptions:
 def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
     """Runs the requested stages; returns {"eval": results, "predict": path} as done."""
     if not (options.do_train or options.do_eval or options.do_predict):
-        raise ValueError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+        raise UsageError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
     validate_case_matches_checkpoint(options.do_lower_case, options.init_checkpoint)
     config = BertConfig.from_json_file(options.bert_config_file)
     training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
     task = glue.get_task(options.task_name, options.xnli_language)
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
+    check_vocab_fits(tokenizer.vocab, options.vocab_file, config.vocab_size,
+                     options.bert_config_file)
     training.set_determinism(options.deterministic, options.seed)
     for flag in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
         slices = options.gradient_accumulation_steps if flag == "train_batch_size" else 1

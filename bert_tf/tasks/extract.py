@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import training
-from bert_tf.checkpoint import load_checkpoint
+from bert_tf import file_io, training
+from bert_tf.checkpoint import load_checkpoint, require_complete
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError
 from bert_tf.features import EncodedInput, encode_text
 from bert_tf.input_pipeline import in_order_batches
 from bert_tf.modeling import BertModel
-from bert_tf.tokenization import FullTokenizer, convert_to_unicode
+from bert_tf.tokenization import FullTokenizer, check_vocab_fits, convert_to_unicode
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
 
@@ -52,11 +52,11 @@ def read_examples(path: str) -> list[tuple[str, str | None]]:
             try:
                 line = convert_to_unicode(raw).strip()
             except UnicodeDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason})") from None
+                raise UsageError(f"{path}:{number}: not valid UTF-8 ({error.reason})") from None
             match = _PAIR.match(line)
             examples.append((match.group(1), match.group(2)) if match else (line, None))
     if not examples:
-        raise ValueError(f"{path}: no input lines")
+        raise UsageError(f"{path}: no input lines")
     return examples
 
 
@@ -64,10 +64,10 @@ def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
     try:
         indexes = [int(x) for x in layers.split(",")]
     except ValueError:
-        raise ValueError(f"layers: expected comma-separated integers, got {layers!r}") from None
+        raise UsageError(f"layers: expected comma-separated integers, got {layers!r}") from None
     for index in indexes:
         if not -num_hidden_layers <= index < num_hidden_layers:
-            raise ValueError(
+            raise UsageError(
                 f"layers: {index} is out of range for a model with {num_hidden_layers} layers"
             )
     return indexes
@@ -80,18 +80,18 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
     training.check_batch_size("batch_size", options.batch_size, strategy.num_replicas_in_sync)
     layer_indexes = parse_layers(options.layers, config.num_hidden_layers)
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
+    check_vocab_fits(tokenizer.vocab, options.vocab_file, config.vocab_size,
+                     options.bert_config_file)
     encoded = [encode_text(tokenizer, a, b, options.max_seq_length)
                for a, b in read_examples(options.input_file)]
     with strategy.scope():
         model = BertModel(config)
-    load_checkpoint(model, options.init_checkpoint)
+    require_complete(load_checkpoint(model, options.init_checkpoint))
 
-    temporary = f"{options.output_file}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as writer:
+    with file_io.StagedOutputs([options.output_file]) as (writer,):
         for line in json_lines(strategy, model, encoded, layer_indexes, options.batch_size,
                                options.jit_compile):
             writer.write(line + "\n")
-    tf.io.gfile.rename(temporary, options.output_file, overwrite=True)
     return len(encoded)
 
 

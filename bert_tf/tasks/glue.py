@@ -23,13 +23,15 @@ import tensorflow as tf
 from keras import ops
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import BertTfError
 from bert_tf.features import encode_text
 from bert_tf.heads import label_log_probs
 from bert_tf.modeling import BertModel, truncated_normal
+from bert_tf.records import write_tfrecords
 from bert_tf.tokenization import FullTokenizer
 
 
-class GlueDataError(ValueError):
+class GlueDataError(BertTfError, ValueError):
     """A task file that is missing, unreadable or not in the task's format."""
 
 
@@ -149,7 +151,16 @@ def read_tsv(path: str) -> list[list[str]]:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise GlueDataError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from None
-    return list(csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
+    # Lines end at "\n" only, as the original's file reader splits them: U+2028, \x0c or
+    # \x85 inside a field are text (str.splitlines() would cut the row there).
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
+        return list(reader)
+    except csv.Error as error:
+        raise GlueDataError(f"{path}:{reader.line_num}: {error}") from None
 
 
 def read_examples(task: Task, data_dir: str, split: str) -> list[InputExample]:
@@ -234,12 +245,9 @@ def write_features(
     features = [convert_example(e, task, max_seq_length, tokenizer) for e in examples]
     while len(features) % pad_to_multiple:
         features.append(padding_features(max_seq_length, task))
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for feature in features:
-            writer.write(_to_example(feature, task).SerializeToString())
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-    return len(features)
+    return write_tfrecords(
+        path, (_to_example(feature, task).SerializeToString() for feature in features)
+    )
 
 
 def _to_example(feature: InputFeatures, task: Task) -> tf.train.Example:
@@ -275,6 +283,9 @@ class BertClassifier(keras.Model):
     Returns {"logits": [B, L], "log_probs": [B, L], "probabilities": [B, L]} (float32);
     for regression (L = 1) "predictions" [B] is the logit.
     """
+
+    # The head fine-tuning adds: the only variables an init checkpoint may lack.
+    HEAD_VARIABLES = ("output_weights", "output_bias")
 
     def __init__(self, config: BertConfig, num_labels: int, **kwargs):
         kwargs.setdefault("name", "bert_classifier")

@@ -9,9 +9,11 @@ the mean over eval batches of the batch's total loss.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
+from collections.abc import Iterator
 
 import tensorflow as tf
 from absl import logging
@@ -19,9 +21,16 @@ from keras import ops
 
 from bert_tf import training
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError
 from bert_tf.heads import BertPretrainer, label_log_probs
-from bert_tf.input_pipeline import pretraining_dataset
+from bert_tf.input_pipeline import (
+    RecordFormatError,
+    expand_patterns,
+    find_unreadable_record_file,
+    pretraining_dataset,
+)
 from bert_tf.masking import DynamicMasking
+from bert_tf.tokenization import check_vocab_fits, load_vocab
 
 
 def _hits(log_probs, labels):
@@ -131,11 +140,24 @@ class PretrainingOptions:
     ngram_masking: int = 1
 
 
+@contextlib.contextmanager
+def _naming_unreadable_records(input_file: str) -> Iterator[None]:
+    """A read error of tf.data during training names no file: find and name it."""
+    try:
+        yield
+    except tf.errors.DataLossError as error:
+        culprit = find_unreadable_record_file(expand_patterns(input_file))
+        raise RecordFormatError(
+            f"input_file: {culprit or error.message.strip().splitlines()[0]}; the file is "
+            f"truncated or corrupt (remake it with create_pretraining_data.py)"
+        ) from None
+
+
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
     """Trains and/or evaluates as the original run_pretraining.py; returns the eval results
     (also written to `output_dir/eval_results.txt`) when `do_eval`."""
     if not options.do_train and not options.do_eval:
-        raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+        raise UsageError("At least one of `do_train` or `do_eval` must be True.")
     config = BertConfig.from_json_file(options.bert_config_file)
     training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
     training.set_determinism(options.deterministic, options.seed)
@@ -154,7 +176,9 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
     masking = None
     if options.dynamic_masking:
         if not options.vocab_file:
-            raise ValueError("dynamic_masking needs vocab_file (for [MASK] and the word pieces)")
+            raise UsageError("dynamic_masking needs vocab_file (for [MASK] and the word pieces)")
+        check_vocab_fits(load_vocab(options.vocab_file), options.vocab_file,
+                         config.vocab_size, options.bert_config_file)
         masking = DynamicMasking.from_vocab(
             options.vocab_file, options.do_whole_word_mask,
             masked_lm_prob=options.masked_lm_prob,
@@ -175,11 +199,12 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
         return make
 
     if options.do_train:
-        training.train(
-            strategy, model, optimizer, task, dataset_fn(True, options.train_batch_size),
-            training.run_config(options, options.num_train_steps), options.train_batch_size,
-            options.init_checkpoint,
-        )
+        with _naming_unreadable_records(options.input_file):
+            training.train(
+                strategy, model, optimizer, task, dataset_fn(True, options.train_batch_size),
+                training.run_config(options, options.num_train_steps),
+                options.train_batch_size, options.init_checkpoint,
+            )
     if not options.do_eval:
         return None
     if not options.do_train:
@@ -188,10 +213,11 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
         training.restore_or_initialize(
             model, optimizer, options.output_dir, options.init_checkpoint
         )
-    results = training.evaluate(
-        strategy, model, task, dataset_fn(False, options.eval_batch_size),
-        options.max_eval_steps, options.jit_compile,
-    )
+    with _naming_unreadable_records(options.input_file):
+        results = training.evaluate(
+            strategy, model, task, dataset_fn(False, options.eval_batch_size),
+            options.max_eval_steps, options.jit_compile,
+        )
     results["global_step"] = int(optimizer.iterations.numpy())
     if strategy.extended.should_checkpoint:
         training.write_results(os.path.join(options.output_dir, "eval_results.txt"), results)

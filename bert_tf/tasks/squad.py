@@ -24,12 +24,14 @@ from absl import logging
 from keras import ops
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import BertTfError, UsageError
 from bert_tf.heads import label_log_probs
 from bert_tf.modeling import BertModel, truncated_normal
+from bert_tf.records import write_tfrecords
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
 
-class SquadDataError(ValueError):
+class SquadDataError(BertTfError, ValueError):
     """A SQuAD file that is missing, not JSON, or not in the SQuAD format."""
 
 
@@ -108,6 +110,25 @@ def load_squad_json(path: str) -> list:
     return document["data"]
 
 
+def warn_on_version_mismatch(path: str, data: list, version_2_with_negative: bool) -> None:
+    """Warns, naming the flag, when SQuAD 2.0 data (unanswerable questions) is read without
+    --version_2_with_negative, or 1.1 data with it."""
+    questions = [qa for article in data if isinstance(article, dict)
+                 for paragraph in article.get("paragraphs") or [] if isinstance(paragraph, dict)
+                 for qa in paragraph.get("qas") or [] if isinstance(qa, dict)]
+    unanswerable = sum(1 for qa in questions if qa.get("is_impossible"))
+    marked = any("is_impossible" in qa for qa in questions)
+    if unanswerable and not version_2_with_negative:
+        logging.warning(
+            "%s: %d questions are unanswerable (SQuAD 2.0) but --version_2_with_negative is "
+            "false: they will be treated as answerable; pass --version_2_with_negative=true",
+            path, unanswerable)
+    elif version_2_with_negative and questions and not marked:
+        logging.warning(
+            "%s: no question has an is_impossible field (SQuAD 1.1 data) but "
+            "--version_2_with_negative is true: the model may predict no answer", path)
+
+
 def _field(container: dict, key: str, kind: type, where: str):
     value = container.get(key) if isinstance(container, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
@@ -124,7 +145,9 @@ def read_squad_examples(
     (examples, number skipped)."""
     examples = []
     skipped = 0
-    for a, article in enumerate(load_squad_json(path)):
+    data = load_squad_json(path)
+    warn_on_version_mismatch(path, data, version_2_with_negative)
+    for a, article in enumerate(data):
         for p, paragraph in enumerate(_field(article, "paragraphs", list, f"{path}: data[{a}]")):
             where = f"{path}: data[{a}].paragraphs[{p}]"
             words, char_to_word = split_words(_field(paragraph, "context", str, where))
@@ -205,7 +228,7 @@ def convert_examples_to_features(
 ) -> Iterator[SquadFeatures]:
     """Yields the doc-stride windows of every example (unique ids from 1000000000)."""
     if max_seq_length - max_query_length - 3 <= 0:
-        raise ValueError(
+        raise UsageError(
             f"max_seq_length={max_seq_length} leaves no room for the context after "
             f"max_query_length={max_query_length} and 3 special tokens"
         )
@@ -302,9 +325,9 @@ def write_features(
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
     kept = []
-    count = 0
-    temporary = f"{path}.tmp-{random.getrandbits(32):08x}"
-    with tf.io.TFRecordWriter(temporary) as writer:
+
+    def records():
+        count = 0
         for feature in features:
             record = {
                 "unique_ids": ints([feature.unique_id]),
@@ -318,15 +341,16 @@ def write_features(
                 record["is_impossible"] = ints([int(feature.is_impossible)])
             else:
                 kept.append(feature)
-            writer.write(_example(record))
+            yield _example(record)
             count += 1
             length = len(feature.input_ids)
         while count % pad_to_multiple:
             zeros = ints([0] * length)
-            writer.write(_example({"unique_ids": ints([0]), "input_ids": zeros,
-                                   "input_mask": zeros, "segment_ids": zeros}))
+            yield _example({"unique_ids": ints([0]), "input_ids": zeros,
+                            "input_mask": zeros, "segment_ids": zeros})
             count += 1
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+    write_tfrecords(path, records())
     return kept
 
 
@@ -337,6 +361,9 @@ def _example(feature: dict) -> bytes:
 class BertSpanModel(keras.Model):
     """BertModel + the original span head `cls/squad/output_weights` [2, H] and
     `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32)."""
+
+    # The head fine-tuning adds: the only variables an init checkpoint may lack.
+    HEAD_VARIABLES = ("cls/squad/",)
 
     def __init__(self, config: BertConfig, **kwargs):
         kwargs.setdefault("name", "bert_squad")

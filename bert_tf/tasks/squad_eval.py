@@ -16,7 +16,8 @@ import re
 import string
 import sys
 
-from bert_tf.tasks.squad import load_squad_json
+from bert_tf.errors import run_script
+from bert_tf.tasks.squad import SquadDataError, load_squad_json
 
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -127,21 +128,45 @@ def evaluate(data: list, predictions: dict, null_odds: dict | None = None) -> di
     return evaluate_v1(data, predictions)
 
 
+def read_json(path: str, what: str):
+    """A JSON file's value, or a SquadDataError naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except OSError as error:
+        raise SquadDataError(f"{what}: cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SquadDataError(f"{what}: {path} is not a UTF-8 JSON file ({error})") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_file")
     parser.add_argument("prediction_file")
     parser.add_argument("--null_odds", help="null_odds.json of a v2.0 run")
     args = parser.parse_args(argv)
-    data = load_squad_json(args.data_file)
-    with open(args.prediction_file, encoding="utf-8") as handle:
-        predictions = json.load(handle)
-    null_odds = None
-    if args.null_odds:
-        with open(args.null_odds, encoding="utf-8") as handle:
-            null_odds = json.load(handle)
-    json.dump(evaluate(data, predictions, null_odds), sys.stdout, indent=2)
-    print()
+
+    def score():
+        data = load_squad_json(args.data_file)
+        predictions = read_json(args.prediction_file, "prediction_file")
+        if not isinstance(predictions, dict):
+            raise SquadDataError(f"prediction_file: {args.prediction_file}: expected an object "
+                                 f"of question id -> answer text")
+        try:
+            ids = {qa["id"] for qa in _questions(data)}
+        except (KeyError, TypeError) as error:
+            raise SquadDataError(f"data_file: {args.data_file} is not SQuAD data (no field "
+                                 f"{error} where a question was expected)") from None
+        if predictions and not ids & set(predictions):
+            raise SquadDataError(
+                f"prediction_file: none of the {len(predictions)} ids in "
+                f"{args.prediction_file} is a question of {args.data_file}; wrong data file?"
+            )
+        null_odds = read_json(args.null_odds, "null_odds") if args.null_odds else None
+        json.dump(evaluate(data, predictions, null_odds), sys.stdout, indent=2)
+        print()
+
+    run_script("squad_eval", score)
 
 
 if __name__ == "__main__":

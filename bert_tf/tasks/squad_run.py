@@ -18,9 +18,10 @@ from absl import logging
 
 from bert_tf import training
 from bert_tf.config import BertConfig
+from bert_tf.errors import UsageError
 from bert_tf.input_pipeline import classifier_dataset
 from bert_tf.tasks import squad, squad_eval
-from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
+from bert_tf.tokenization import FullTokenizer, check_vocab_fits, validate_case_matches_checkpoint
 
 
 @dataclasses.dataclass
@@ -64,20 +65,20 @@ class SquadOptions:
 def validate(options: SquadOptions, config: BertConfig) -> None:
     """The original's `validate_flags_or_throw`, with the file and flag named."""
     if not options.do_train and not options.do_predict:
-        raise ValueError("At least one of `do_train` or `do_predict` must be True.")
+        raise UsageError("At least one of `do_train` or `do_predict` must be True.")
     if options.do_train and not options.train_file:
-        raise ValueError("If `do_train` is True, then `train_file` must be specified.")
+        raise UsageError("If `do_train` is True, then `train_file` must be specified.")
     if options.do_predict and not options.predict_file:
-        raise ValueError("If `do_predict` is True, then `predict_file` must be specified.")
+        raise UsageError("If `do_predict` is True, then `predict_file` must be specified.")
     training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
     if options.max_seq_length <= options.max_query_length + 3:
-        raise ValueError(
+        raise UsageError(
             f"max_seq_length ({options.max_seq_length}) must be greater than max_query_length "
             f"({options.max_query_length}) + 3"
         )
     room = options.max_seq_length - 3  # a window's length with an empty question
     if options.doc_stride <= 0 or options.doc_stride >= room:
-        raise ValueError(
+        raise UsageError(
             f"doc_stride={options.doc_stride} must be between 1 and max_seq_length - 3 = "
             f"{room} (the longest context window); windows would never overlap"
         )
@@ -95,6 +96,8 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
     validate(options, config)
     validate_case_matches_checkpoint(options.do_lower_case, options.init_checkpoint)
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
+    check_vocab_fits(tokenizer.vocab, options.vocab_file, config.vocab_size,
+                     options.bert_config_file)
     training.set_determinism(options.deterministic, options.seed)
     for flag in ("train_batch_size", "predict_batch_size"):
         slices = options.gradient_accumulation_steps if flag == "train_batch_size" else 1

@@ -2,8 +2,6 @@
 official scripts; extract_features.py."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -93,23 +91,36 @@ def test_predictions_reproduce_the_original_run(tmp_path):
     assert set(metrics) == {"exact_match", "f1"}
 
 
-def _official(script: str, *args) -> dict:
-    result = subprocess.run([sys.executable, str(data_path("squad", script)), *map(str, args)],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
+def _official_numbers(name: str) -> dict:
+    """What the official evaluate script printed on a fixture's predictions."""
+    return json.loads(fixture_path("metrics", name).read_text())
 
 
-def test_metrics_agree_with_the_official_v1_script():
-    data = data_path("squad", "v1_dev_normans.json")
-    predictions = fixture_path("squad", "predictions.json")
-    ours = squad_eval.evaluate(squad.load_squad_json(str(data)),
-                               json.loads(predictions.read_text()))
-    official = _official("evaluate-v1.1.py", data, predictions)
-    for key in ("exact_match", "f1"):
-        assert round(ours[key], 4) == round(official[key], 4), key
+def test_v1_metrics_equal_the_official_scripts_numbers():
+    data = squad.load_squad_json(str(data_path("squad", "v1_dev_normans.json")))
+    predictions = json.loads(
+        fixture_path("metrics", "squad_v1_normans.predictions.json").read_text())
+    ours = squad_eval.evaluate(data, predictions)
+    official = _official_numbers("squad_v1_normans.official.json")
+    assert set(official) == {"exact_match", "f1"}
+    for key, value in official.items():
+        assert round(ours[key], 6) == round(value, 6), key
 
 
-def test_v2_prediction_and_metrics_agree_with_the_official_v2_script(tmp_path):
+def test_v2_metrics_equal_the_official_scripts_numbers_with_best_thresholds():
+    data = squad.load_squad_json(str(data_path("squad", "squad2_dev_5articles.json")))
+    predictions = json.loads(
+        fixture_path("metrics", "squad_v2_5articles.predictions.json").read_text())
+    null_odds = json.loads(
+        fixture_path("metrics", "squad_v2_5articles.null_odds.json").read_text())
+    ours = squad_eval.evaluate(data, predictions, null_odds)
+    official = _official_numbers("squad_v2_5articles.official.json")
+    assert {"best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"} <= set(official)
+    for key, value in official.items():
+        assert round(ours[key], 6) == round(value, 6), key
+
+
+def test_v2_prediction_writes_null_odds_and_scores_them(tmp_path):
     data = data_path("squad", "v2_dev_normans.json")
     squad_run.run(squad_options(tmp_path, predict_file=str(data), version_2_with_negative=True,
                                 null_score_diff_threshold=3.0), tf.distribute.get_strategy())
@@ -118,11 +129,9 @@ def test_v2_prediction_and_metrics_agree_with_the_official_v2_script(tmp_path):
     assert len(predictions) == len(null_odds) == 208
     assert "" in predictions.values() and any(predictions.values())
     ours = json.loads((tmp_path / "eval_results.json").read_text())
-    official = _official("evaluate-v2.0.py", data, tmp_path / "predictions.json",
-                         "--na-prob-file", tmp_path / "null_odds.json")
-    assert set(official) <= set(ours)
-    for key, value in official.items():
-        assert round(ours[key], 4) == round(value, 4), key
+    again = squad_eval.evaluate(squad.load_squad_json(str(data)), predictions, null_odds)
+    assert ours == json.loads(json.dumps(again))
+    assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "best_f1_thresh"} <= set(ours)
 
 
 def _mean_span_loss(config, checkpoint: str, features) -> float:

@@ -29,7 +29,7 @@ def main(_):
             FLAGS.bert_config_file, FLAGS.vocab_file, FLAGS.init_checkpoint,
             FLAGS.do_lower_case, FLAGS.max_seq_length, FLAGS.kind,
         )
-        with file_io.holding_output(FLAGS.export_dir, "export_dir"):
+        with file_io.holding_output(FLAGS.export_dir.rstrip("/"), "export_dir", as_file=True):
             print(f"Exported a {module.kind} model to {export.export(module, FLAGS.export_dir)}")
 
     errors.run_script("export_model.py", export_model)

@@ -257,7 +257,7 @@ def check_writable(paths: Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(path: str, flag: str = "output_dir") -> Iterator[None]:
+def output_lock(path: str, flag: str = "output_dir", as_file: bool = False) -> Iterator[None]:
     """Holds an exclusive lock on the output folder `path` (or, for a file, on that file)
     while the block runs: `<folder>/.bert_tf.lock`, or `<dir>/.<name>.bert_tf.lock`.
 
@@ -269,7 +269,7 @@ def output_lock(path: str, flag: str = "output_dir") -> Iterator[None]:
     if not is_local(path):
         yield
         return
-    if path.endswith("/") or os.path.isdir(path):
+    if not as_file and (path.endswith("/") or os.path.isdir(path)):
         folder, lock_path = path, os.path.join(path, LOCK_FILE)
     else:
         folder = os.path.dirname(path) or "."
@@ -316,11 +316,12 @@ def _acquire(lock_path: str, folder: str, path: str, flag: str) -> int:
 
 
 @contextlib.contextmanager
-def holding_output(path: str, flag: str) -> Iterator[None]:
+def holding_output(path: str, flag: str, as_file: bool = False) -> Iterator[None]:
     """For one run's output folder (a path ending in "/" or an existing folder) or output
-    file: holds its `output_lock` and first removes what interrupted runs left staged."""
-    with output_lock(path, flag):
-        if path.endswith("/") or (is_local(path) and os.path.isdir(path)):
+    file (or, with `as_file`, a folder replaced as a whole, such as a SavedModel): holds its
+    `output_lock` and first removes what interrupted runs left staged."""
+    with output_lock(path, flag, as_file):
+        if not as_file and (path.endswith("/") or (is_local(path) and os.path.isdir(path))):
             remove_stale_staging(path)
         else:
             directory, name = os.path.split(path)

@@ -417,10 +417,10 @@ class InputDataError(BertTfError, ValueError):
 
 def _input_error(error: tf.errors.InvalidArgumentError, step: int) -> Exception:
     """An out-of-range lookup in a train step -> what the user can do about it."""
-    message = describe_os_error(error)
-    if re.search(r"indices\[.*\] = -?\d+ is not in \[0, \d+\)", message):
+    found = re.search(r"indices\[[\d,]*\] = -?\d+ is not in \[0, \d+\)", error.message)
+    if found:
         return InputDataError(
-            f"an input id is out of range after global step {step} ({message}): the records "
+            f"an input id is out of range after global step {step} ({found.group(0)}): the records "
             f"hold token ids of a larger vocabulary than bert_config's vocab_size (or segment "
             f"ids past type_vocab_size); make them with the model's vocab.txt"
         )

@@ -455,3 +455,18 @@ def test_a_config_key_named_like_a_method_is_kept_not_called():
     config = bert_tf.BertConfig.from_dict({**TINY_CONFIG, "validate": 1, "to_dict": "x"})
     assert config.to_dict()["validate"] == 1 and config.to_dict()["to_dict"] == "x"
     assert bert_tf.BertConfig.from_dict(config.to_dict()) == config
+
+
+def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_path):
+    from bert_tf.tasks.pretraining import PretrainingOptions, run
+
+    config = tmp_path / "bert_config.json"
+    config.write_text(json.dumps({**TINY_CONFIG, "max_position_embeddings": 128}))
+    options = PretrainingOptions(
+        bert_config_file=str(config), input_file=str(fixture_path("optimizer", "first8.tfrecord")),
+        output_dir=str(tmp_path / "out"), do_train=True, train_batch_size=8, num_train_steps=1,
+        num_warmup_steps=0, save_checkpoints_steps=1, iterations_per_loop=1)
+    with pytest.raises(training.InputDataError, match=r"an input id is out of range .* larger "
+                                                      r"vocabulary than bert_config's vocab_size"):
+        run(options, tf.distribute.get_strategy())
+    assert not list((tmp_path / "out").glob("model.ckpt-*"))

@@ -441,14 +441,39 @@ def test_tsv_fields_keep_unicode_line_separators_as_the_original_reads_them(tmp_
 
 
 def test_squad_eval_command_reports_bad_files_on_one_line(tmp_path):
+    from bert_tf.tasks import squad_eval
+
     data = data_path("squad", "v1_dev_normans.json")
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"no-such-id": "x"}))
     for predictions, message in [(tmp_path / "missing.json", "cannot read"),
                                  (tmp_path / "bad.json", "is not a UTF-8 JSON file"),
                                  (tmp_path / "other.json", "none of the 1 ids")]:
-        result = script(["-m", "bert_tf.tasks.squad_eval", str(data), str(predictions)])
-        one_line_error(result, "squad_eval: prediction_file:", message)
+        with pytest.raises(SystemExit) as exit_:
+            squad_eval.main([str(data), str(predictions)])
+        assert str(exit_.value.code).startswith("squad_eval: prediction_file:")
+        assert message in str(exit_.value.code) and "\n" not in str(exit_.value.code)
+
+
+def test_squad_version_mismatch_warns_and_an_empty_context_is_scored(tmp_path, caplog):
+    from bert_tf.tasks import squad, squad_eval
+
+    v2 = str(data_path("squad", "v2_dev_normans.json"))
+    squad.read_squad_examples(v2, False, version_2_with_negative=False)
+    assert "pass --version_2_with_negative=true" in caplog.text
+    caplog.clear()
+    squad.read_squad_examples(str(data_path("squad", "v1_dev_normans.json")), False, True)
+    assert "--version_2_with_negative is true" in caplog.text
+    # A question with an empty context has no window: the original's "empty" prediction,
+    # and it counts in the total (scored 0).
+    data = {"data": [{"title": "t", "paragraphs": [
+        {"context": "", "qas": [{"id": "q1", "question": "who?",
+                                 "answers": [{"text": "x", "answer_start": 0}]}]}]}]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    examples, _ = squad.read_squad_examples(str(tmp_path / "d.json"), False)
+    predictions, _, _ = squad.postprocess(examples, [], {}, 20, 30, True)
+    assert predictions == {"q1": "empty"}
+    assert squad_eval.evaluate(data["data"], predictions) == {"exact_match": 0.0, "f1": 0.0}
 
 
 def test_a_config_key_named_like_a_method_is_kept_not_called():

@@ -236,7 +236,7 @@ def save_tensors(
         for path in tf.io.gfile.glob(temporary + "*"):
             with contextlib.suppress(tf.errors.OpError):
                 tf.io.gfile.remove(path)
-        if isinstance(error, tf.errors.OpError | OSError):
+        if file_io.is_io_error(error):
             raise CheckpointError(
                 f"{prefix}: cannot write the checkpoint: {describe_os_error(error)}"
             ) from None

@@ -91,6 +91,11 @@ def remove(path: str) -> None:
         _gfile().remove(path)
 
 
+def is_folder(path: str) -> bool:
+    """True for a path that names a folder: it ends with "/" or is an existing local one."""
+    return path.endswith("/") or (is_local(path) and os.path.isdir(path))
+
+
 def remove_tree(path: str) -> None:
     """Removes a file, or a folder with everything in it (a staged SavedModel)."""
     if is_local(path):
@@ -269,7 +274,7 @@ def output_lock(path: str, flag: str = "output_dir", as_file: bool = False) -> I
     if not is_local(path):
         yield
         return
-    if not as_file and (path.endswith("/") or os.path.isdir(path)):
+    if not as_file and is_folder(path):
         folder, lock_path = path, os.path.join(path, LOCK_FILE)
     else:
         folder = os.path.dirname(path) or "."
@@ -321,7 +326,7 @@ def holding_output(path: str, flag: str, as_file: bool = False) -> Iterator[None
     file (or, with `as_file`, a folder replaced as a whole, such as a SavedModel): holds its
     `output_lock` and first removes what interrupted runs left staged."""
     with output_lock(path, flag, as_file):
-        if not as_file and (path.endswith("/") or (is_local(path) and os.path.isdir(path))):
+        if not as_file and is_folder(path):
             remove_stale_staging(path)
         else:
             directory, name = os.path.split(path)

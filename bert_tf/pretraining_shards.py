@@ -114,8 +114,7 @@ def output_paths(output_file: str, num_shards: int) -> list[str]:
                 f"output_file: {output_file!r} gives the same name to different shards"
             )
         return paths
-    if output_file.endswith("/") or (file_io.is_local(output_file)
-                                     and os.path.isdir(output_file)):
+    if file_io.is_folder(output_file):
         return [os.path.join(output_file, f"part-{index:05d}-of-{num_shards:05d}.tfrecord")
                 for index in range(num_shards)]
     return [f"{output_file}-{index:05d}-of-{num_shards:05d}" for index in range(num_shards)]
@@ -125,8 +124,7 @@ def shard_glob(output_file: str) -> str:
     """A glob that matches the shard files `output_paths` makes for any shard count."""
     if "%" in output_file:
         return re.sub(r"%[-+ #0]*\d*[dui]", "*", output_file)
-    if output_file.endswith("/") or (file_io.is_local(output_file)
-                                     and os.path.isdir(output_file)):
+    if file_io.is_folder(output_file):
         return os.path.join(output_file, "part-*-of-*.tfrecord")
     return f"{output_file}-*-of-*"
 

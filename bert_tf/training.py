@@ -38,6 +38,8 @@ from bert_tf.errors import BertTfError, UsageError, describe_os_error
 from bert_tf.optimization import clip_by_global_norm, create_optimizer
 
 CHECKPOINT_PREFIX = "model.ckpt"
+# The files of one checkpoint: model.ckpt-<step>.index and .data-<shard>-of-<shards>.
+_CHECKPOINT_FILE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.(index|data-.*)")
 
 # dataset_fn(input_context, start_step) -> a tf.data.Dataset of per-replica batches.
 DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]
@@ -153,9 +155,8 @@ def complete_checkpoints(output_dir: str) -> dict[int, str]:
     exists; the index is renamed into place after the data)."""
     steps = {}
     for index in tf.io.gfile.glob(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")):
-        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.index",
-                             os.path.basename(index))
-        if match:
+        match = _CHECKPOINT_FILE.fullmatch(os.path.basename(index))
+        if match and match.group(2) == "index":
             steps[int(match.group(1))] = index[: -len(".index")]
     return steps
 
@@ -196,8 +197,7 @@ def prune_checkpoints(output_dir: str, step: int, keep_checkpoint_max: int) -> l
     keep_names = {os.path.basename(complete[n]) for n in kept}
     pattern = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*")
     for path in tf.io.gfile.glob(pattern):
-        name = os.path.basename(path)
-        match = re.fullmatch(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.(index|data-.*)", name)
+        match = _CHECKPOINT_FILE.fullmatch(os.path.basename(path))
         if match and f"{CHECKPOINT_PREFIX}-{match.group(1)}" not in keep_names:
             tf.io.gfile.remove(path)
     return [os.path.basename(complete[n]) for n in kept]
@@ -552,9 +552,6 @@ def write_results(path: str, results: dict) -> None:
         text = str(np.float32(value)) if isinstance(value, float) else str(value)
         lines.append(f"{key} = {text}\n")
     file_io.write_atomically(path, "".join(lines))
-
-
-write_atomically = file_io.write_atomically
 
 
 @contextlib.contextmanager

@@ -497,3 +497,20 @@ def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_p
                                                       r"vocabulary than bert_config's vocab_size"):
         run(options, tf.distribute.get_strategy())
     assert not list((tmp_path / "out").glob("model.ckpt-*"))
+
+
+def test_a_truncated_record_file_met_in_training_is_named(tmp_path):
+    from bert_tf.tasks.pretraining import PretrainingOptions, run
+
+    tiny = fixture_path("tiny_ckpt")
+    good = fixture_path("optimizer", "first8.tfrecord")
+    shutil.copy(good, tmp_path / "a.tfrecord")
+    (tmp_path / "b.tfrecord").write_bytes(good.read_bytes()[: good.stat().st_size // 2 + 7])
+    options = PretrainingOptions(
+        bert_config_file=str(tiny / "bert_config.json"),
+        input_file=str(tmp_path / "*.tfrecord"), output_dir=str(tmp_path / "out"),
+        do_train=True, train_batch_size=8, num_train_steps=4, num_warmup_steps=0,
+        save_checkpoints_steps=100, iterations_per_loop=4, deterministic=True)
+    with pytest.raises(RecordFormatError, match=r"input_file: .*b.tfrecord: truncated record "
+                                                r"at \d+; the file is truncated or corrupt"):
+        run(options, tf.distribute.get_strategy())

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import training
+from bert_tf import file_io, training
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError
 from bert_tf.input_pipeline import classifier_dataset
@@ -170,9 +170,9 @@ def write_predictions(task: glue.Task, outputs: dict, real: np.ndarray, output_d
         lines = ["\t".join(str(p) for p in row) + "\n" for row in probabilities]
         names = [task.labels[i] for i in probabilities.argmax(-1)]
     path = os.path.join(output_dir, "test_results.tsv")
-    training.write_atomically(path, "".join(lines))
+    file_io.write_atomically(path, "".join(lines))
     submission = ["index\tprediction\n"] + [f"{i}\t{name}\n" for i, name in enumerate(names)]
     name = SUBMISSION_NAMES.get(task.name, task.name.upper())
-    training.write_atomically(os.path.join(output_dir, f"{name}.tsv"), "".join(submission))
+    file_io.write_atomically(os.path.join(output_dir, f"{name}.tsv"), "".join(submission))
     return path
 

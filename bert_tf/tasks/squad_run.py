@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import training
+from bert_tf import file_io, training
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError
 from bert_tf.input_pipeline import classifier_dataset
@@ -174,13 +174,13 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
     if v2:
         outputs["null_odds.json"] = null_odds
     for name, value in outputs.items():
-        training.write_atomically(os.path.join(options.output_dir, name),
+        file_io.write_atomically(os.path.join(options.output_dir, name),
                                   json.dumps(value, indent=4) + "\n")
     data = squad.load_squad_json(options.predict_file)
     if not any(qa.get("answers") for a in data for p in a["paragraphs"] for qa in p["qas"]):
         return {}
     metrics = squad_eval.evaluate(data, predictions, null_odds if v2 else None)
-    training.write_atomically(os.path.join(options.output_dir, "eval_results.json"),
+    file_io.write_atomically(os.path.join(options.output_dir, "eval_results.json"),
                               json.dumps(metrics, indent=2) + "\n")
     logging.info("SQuAD metrics: %s", metrics)
     return {"metrics": metrics}

@@ -11,7 +11,6 @@ Reserved entries first, as in Google's vocabs: [PAD], [unused0]...[unused{N-1}],
 from absl import app, flags
 
 from bert_tf import errors, file_io, vocab_builder
-from bert_tf.pretraining_data import expand_input_files
 
 flags.DEFINE_string("input_file", None, "Text files (comma-separated globs).")
 flags.DEFINE_string("output_file", None, "Where to write vocab.txt.")
@@ -23,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def main(_):
     def build_vocab():
-        files = expand_input_files(FLAGS.input_file)
+        files = file_io.expand_patterns(FLAGS.input_file, sort=False)
         with file_io.holding_output(FLAGS.output_file, "output_file"):
             tokens = vocab_builder.build_vocab(
                 files, FLAGS.vocab_size, FLAGS.do_lower_case, FLAGS.num_unused

@@ -99,7 +99,7 @@ def run():
         raise pretraining_data.PretrainingDataError(
             f"dupe_factor must be at least 1, found {FLAGS.dupe_factor}"
         )
-    input_files = pretraining_data.expand_input_files(FLAGS.input_file)
+    input_files = file_io.expand_patterns(FLAGS.input_file, sort=False)
     megabytes = sum(file_io.size(f) for f in input_files) / 1e6
     print(f"*** Reading from {len(input_files)} input files ({megabytes:.2f} MB) ***")
     if FLAGS.mode == "fast":
@@ -183,7 +183,8 @@ def run_fast(input_files, options, megabytes, start):
     with file_io.output_lock(FLAGS.output_file, "output_file"):
         paths, summaries = pretraining_shards.create_sharded(
             input_files, FLAGS.output_file, FLAGS.vocab_file, FLAGS.do_lower_case, options,
-            FLAGS.random_seed, workers, FLAGS.shard_size_mb, FLAGS.skip_invalid_utf8, progress,
+            seed=FLAGS.random_seed, num_workers=workers, shard_size_mb=FLAGS.shard_size_mb,
+            skip_invalid_utf8=FLAGS.skip_invalid_utf8, progress=progress,
             clean_output=FLAGS.clean_output,
         )
     skipped = sum(s.skipped_lines for s in summaries)

@@ -8,38 +8,7 @@ extract_features.py.
         --max_seq_length=128 --batch_size=8
 """
 
-
-from absl import app, flags
-
-from bert_tf import errors, file_io, run_flags
-from bert_tf.tasks import extract
-
-flags.DEFINE_string("input_file", None, "Text input, one example per line (a ||| b for pairs).")
-flags.DEFINE_string("output_file", None, "JSON-lines output.")
-flags.DEFINE_string("layers", "-1,-2,-3,-4", "Comma-separated layer indexes.")
-flags.DEFINE_string("bert_config_file", None, "The config json file of the pre-trained model.")
-flags.DEFINE_integer("max_seq_length", 128, "Maximum total input sequence length.")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (usually a pre-trained model).")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
-flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text.")
-flags.DEFINE_integer("batch_size", 32, "Batch size for predictions.")
-flags.DEFINE_bool("use_one_hot_embeddings", False, "Accepted for compatibility (no effect).")
-run_flags.define_run_flags()
-FLAGS = flags.FLAGS
-
-
-def main(_):
-    def extract_features():
-        options = run_flags.options_from_flags(extract.ExtractOptions, FLAGS)
-        with file_io.holding_output(options.output_file, "output_file"):
-            count = extract.run(options, run_flags.strategy_from_flags(FLAGS))
-        print(f"Wrote {count} lines to {options.output_file}")
-
-    errors.run_script("extract_features.py", extract_features)
-
+from bert_tf.jobs import extract, stages
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(
-        ["input_file", "output_file", "vocab_file", "bert_config_file", "init_checkpoint"]
-    )
-    app.run(main)
+    stages.main("extract_features.py", extract.ExtractOptions, extract.run)

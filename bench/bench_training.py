@@ -47,8 +47,9 @@ def main() -> None:
 
     import bert_tf
     from bert_tf import training
+    from bert_tf.jobs import stages
+    from bert_tf.objectives import PretrainingObjective
     from bert_tf.optimization import create_optimizer
-    from bert_tf.tasks.pretraining import PretrainingTask
 
     config = bert_tf.BertConfig(vocab_size=30522, type_vocab_size=2, **SHAPES[args.shape])
     rng = np.random.default_rng(0)
@@ -70,12 +71,12 @@ def main() -> None:
              ("bf16 tf.function", "bf16", False), ("bf16 XLA", "bf16", True)]
     for label, precision, jit in modes:
         with strategy.scope():
-            model = bert_tf.BertPretrainer(config, dtype=training.dtype_policy(precision))
+            model = bert_tf.BertPretrainer(config, dtype=stages.dtype_policy(precision))
             optimizer = create_optimizer(1e-4, 10000, 100)
             optimizer.build(model.trainable_variables)
         run_config = training.RunConfig(output_dir=tempfile.mkdtemp(), jit_compile=jit)
         train_steps, _ = training.make_train_function(
-            strategy, model, optimizer, PretrainingTask(), run_config
+            strategy, model, optimizer, PretrainingObjective(), run_config
         )
         iterator = iter(dataset)
         float(train_steps(iterator, tf.constant(2))[0])  # trace, compile, warm up

@@ -152,6 +152,17 @@ def load_checkpoint(
     variables to restore as well. Raises CheckpointError, before changing anything, when a
     shared name has a different shape (e.g. a BERT-Large checkpoint with a Base config) or
     when the checkpoint holds none of the model's variables.
+
+    Example (a published model; `require_complete` refuses a partial load):
+
+    ```python
+    config = BertConfig.from_json_file("uncased_L-12_H-768_A-12/bert_config.json")
+    model = BertModel(config)
+    report = load_checkpoint(model, "uncased_L-12_H-768_A-12/bert_model.ckpt")
+    print(report)              # Loaded 199 variables from ...; missing (0) ...
+    require_complete(report)   # every model variable came from the checkpoint
+    save_checkpoint(model, "/tmp/copy/bert_model.ckpt")  # the same names, back out
+    ```
     """
     prefix = resolve_checkpoint(path)
     reader = _reader(prefix)

@@ -43,6 +43,7 @@ class BertConfig:
     def __init__(
         self,
         vocab_size: int | None,
+        *,
         hidden_size: int = 768,
         num_hidden_layers: int = 12,
         num_attention_heads: int = 12,

@@ -27,7 +27,7 @@ from bert_tf import pretraining_data
 from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.features import encode_text
 from bert_tf.input_pipeline import pretraining_dataset
-from bert_tf.tasks import classifier, pretraining
+from bert_tf.jobs import classifier, pretraining
 from bert_tf.tokenization import FullTokenizer
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
@@ -54,7 +54,20 @@ def main(_):
     output_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = str(output_dir / "vocab.txt")
     shutil.copyfile(DEMO_DATA / "vocab.txt", vocab_file)
+    config, pretrainer, names = write_tiny_checkpoint(output_dir, vocab_file)
+    reloaded = read_it_back(output_dir, names)
+    exact = compare_tokenizers(vocab_file)
+    run_the_model(exact, pretrainer, reloaded)
+    record_file, max_predictions, loss = make_pretraining_records(output_dir, exact, config,
+                                                                  reloaded)
+    pretrain_dir = pretrain(output_dir, record_file, max_predictions, loss)
+    fine_tune(output_dir, vocab_file, pretrain_dir)
+    print(f"Demo finished; checkpoints, config, vocab, records and results are in "
+          f"{os.path.abspath(output_dir)}")
 
+
+def write_tiny_checkpoint(output_dir: Path, vocab_file: str):
+    """Step 1: -> (config, model, {variable name: shape} of its checkpoint)."""
     print("1. A tiny BERT in Google's checkpoint layout")
     config = bert_tf.BertConfig(
         vocab_size=len(bert_tf.tokenization.load_vocab(vocab_file)), hidden_size=64,
@@ -69,12 +82,22 @@ def main(_):
     for name in sorted(names)[:3]:
         print(f"    {name} {names[name]}")
 
+    return config, pretrainer, names
+
+
+def read_it_back(output_dir: Path, names: dict) -> bert_tf.BertPretrainer:
+    """Step 2: a fresh model from the config and checkpoint files."""
     print("2. Read it back into a fresh model")
     reloaded = bert_tf.BertPretrainer(bert_tf.BertConfig.from_json_file(
         str(output_dir / "bert_config.json")))
     report = bert_tf.checkpoint.load_checkpoint(reloaded, str(output_dir))
     check(len(report.loaded) == len(names) and not report.missing, "every variable loaded")
 
+    return reloaded
+
+
+def compare_tokenizers(vocab_file: str) -> FullTokenizer:
+    """Step 3: the exact and fast tokenizers give the same ids."""
     print("3. Tokenize: exact (original rules) and fast (tensorflow-text) paths")
     exact, fast = FullTokenizer(vocab_file, True), FastTokenizer(vocab_file, True)
     texts = [t for pair in PAIRS for t in pair if t]
@@ -84,6 +107,11 @@ def main(_):
         print(f"  {text!r} -> {tokens}")
         check(exact.convert_tokens_to_ids(tokens) == ids, "fast ids equal exact ids")
 
+    return exact
+
+
+def run_the_model(exact: FullTokenizer, pretrainer, reloaded) -> None:
+    """Step 4: eager, reloaded and XLA-compiled outputs agree."""
     print("4. Encode pairs as [CLS] a [SEP] b [SEP] and run the model")
     encoded = [encode_text(exact, a, b, FLAGS.max_seq_length) for a, b in PAIRS]
     inputs = {
@@ -103,12 +131,17 @@ def main(_):
     diff = float(np.abs(np.asarray(compiled["sequence_output"]) - eager["sequence_output"]).max())
     check(diff < 1e-4, f"XLA-compiled forward agrees with eager (max diff {diff:.1e})")
 
+
+def make_pretraining_records(output_dir: Path, exact: FullTokenizer, config, reloaded):
+    """Step 5: -> (record file, max predictions per sequence, untrained masked-LM loss)."""
     print("5. Pretraining records from the shipped corpus (create_pretraining_data.py rules)")
     documents, _ = pretraining_data.read_documents([str(DEMO_DATA / "corpus.txt")], exact)
     max_predictions = 5
     instances = pretraining_data.create_training_instances(
-        documents, list(exact.vocab.keys()), FLAGS.max_seq_length, 3, 0.1, 0.15,
-        max_predictions, random.Random(12345),
+        documents, list(exact.vocab.keys()), pretraining_data.InstanceOptions(
+            max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=max_predictions,
+            dupe_factor=3),
+        random.Random(12345),
     )
     record_file = str(output_dir / "pretraining.tfrecord")
     counts = pretraining_data.write_instances(
@@ -127,10 +160,14 @@ def main(_):
     loss = float(-tf.reduce_sum(picked * weights) / tf.reduce_sum(weights))
     check(abs(loss - np.log(config.vocab_size)) < 1.0,
           f"untrained masked-LM loss {loss:.2f} is near log(vocab) {np.log(config.vocab_size):.2f}")
+    return record_file, max_predictions, loss
+
+
+def pretrain(output_dir: Path, record_file: str, max_predictions: int, loss: float) -> Path:
+    """Step 6: run_pretraining.py's job; -> its output folder."""
     print("6. Pretrain on those records (run_pretraining.py's job)")
     pretrain_dir = output_dir / "pretraining"
     shutil.rmtree(pretrain_dir, ignore_errors=True)
-    strategy = tf.distribute.get_strategy()
     results = pretraining.run(pretraining.PretrainingOptions(
         bert_config_file=str(output_dir / "bert_config.json"), input_file=record_file,
         output_dir=str(pretrain_dir), init_checkpoint=str(output_dir / "bert_model.ckpt"),
@@ -138,7 +175,7 @@ def main(_):
         do_train=True, do_eval=True, train_batch_size=8, eval_batch_size=8,
         learning_rate=2e-3, num_train_steps=40, num_warmup_steps=4,
         save_checkpoints_steps=20, iterations_per_loop=10, max_eval_steps=4, seed=1,
-    ), strategy)
+    ), tf.distribute.get_strategy())
     print(f"  {pretrain_dir / 'eval_results.txt'}:")
     for key in sorted(results):
         print(f"    {key} = {results[key]}")
@@ -146,6 +183,11 @@ def main(_):
     check(results["masked_lm_loss"] < loss - 2.0,
           f"masked-LM loss fell from {loss:.2f} to {results['masked_lm_loss']:.2f}")
 
+    return pretrain_dir
+
+
+def fine_tune(output_dir: Path, vocab_file: str, pretrain_dir: Path) -> None:
+    """Step 7: run_classifier.py's job on a pair task made from the corpus."""
     print("7. Fine-tune a sentence-pair classifier (run_classifier.py's job)")
     glue_dir = output_dir / "pair_task"
     counts = write_pair_task(DEMO_DATA / "corpus.txt", glue_dir)
@@ -159,15 +201,13 @@ def main(_):
         init_checkpoint=str(pretrain_dir / "model.ckpt-40"), max_seq_length=FLAGS.max_seq_length,
         do_train=True, do_eval=True, do_predict=True, train_batch_size=8,
         learning_rate=1e-3, num_train_epochs=8.0, seed=1,
-    ), strategy)
+    ), tf.distribute.get_strategy())
     for key in sorted(outcome["eval"]):
         print(f"    {key} = {outcome['eval'][key]}")
     predictions = (classifier_dir / "test_results.tsv").read_text().splitlines()
     check(len(predictions) == counts["test"], f"{len(predictions)} lines of class probabilities "
           f"in test_results.tsv")
     check(outcome["eval"]["eval_loss"] < np.log(2) + 0.1, "dev loss is not worse than chance")
-    print(f"Demo finished; checkpoints, config, vocab, records and results are in "
-          f"{os.path.abspath(output_dir)}")
 
 
 def write_pair_task(corpus: Path, directory: Path) -> dict[str, int]:

@@ -28,6 +28,7 @@ class DistributionError(BertTfError, ValueError):
 
 def get_strategy(
     distribution_strategy: str = "",
+    *,
     use_tpu: bool = False,
     tpu_name: str | None = None,
     tpu_zone: str | None = None,

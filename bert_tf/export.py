@@ -28,9 +28,8 @@ from bert_tf import file_io
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.fast_tokenization import FastTokenizer
+from bert_tf.heads import BertClassifier, BertSpanModel
 from bert_tf.modeling import BertModel
-from bert_tf.tasks.glue import BertClassifier
-from bert_tf.tasks.squad import BertSpanModel
 from bert_tf.tokenization import check_vocab_fits
 
 KINDS = ("classifier", "squad", "embeddings")

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from bert_tf.errors import OutputError, describe_os_error
+from bert_tf.errors import OutputError, UsageError, describe_os_error
 
 STAGING_FOLDER = ".bert_tf-staging"
 LOCK_FILE = ".bert_tf.lock"
@@ -52,6 +52,18 @@ def open_file(path: str, mode: str = "r") -> IO:
     return _gfile().GFile(path, mode)
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole file; FileNotFoundError when it does not exist, on any filesystem."""
+    if is_local(path):
+        with open(path, "rb") as handle:
+            return handle.read()
+    gfile = _gfile()
+    if not gfile.exists(path):
+        raise FileNotFoundError(path)
+    with gfile.GFile(path, "rb") as handle:
+        return handle.read()
+
+
 def exists(path: str) -> bool:
     return os.path.exists(path) if is_local(path) else _gfile().exists(path)
 
@@ -67,6 +79,28 @@ def glob(pattern: str) -> list[str]:
     if is_local(pattern):
         return glob_lib.glob(pattern)
     return _gfile().glob(pattern)
+
+
+def expand_patterns(input_patterns: str | Sequence[str], flag: str = "input_file", *,
+                    sort: bool = True) -> list[str]:
+    """Comma-separated globs (or a list of them) -> the files they match, pattern by
+    pattern; each pattern's matches sorted, or with `sort=False` in `glob`'s order (what
+    the original's data creation saw, which decides its document shuffle). Staged and
+    bookkeeping files are refused or skipped (`finished_outputs`). Raises UsageError naming
+    `flag` when a pattern matches no file or none is given."""
+    patterns = input_patterns.split(",") if isinstance(input_patterns, str) else input_patterns
+    files = []
+    for pattern in patterns:
+        if not pattern:
+            continue
+        matches = glob(pattern)
+        matches = finished_outputs(sorted(matches) if sort else matches, flag)
+        if not matches:
+            raise UsageError(f"{flag}: the pattern {pattern!r} matches no file")
+        files.extend(matches)
+    if not files:
+        raise UsageError(f"{flag}: no input files given")
+    return files
 
 
 def makedirs(directory: str) -> None:
@@ -332,3 +366,16 @@ def holding_output(path: str, flag: str, as_file: bool = False) -> Iterator[None
             directory, name = os.path.split(path)
             remove_stale_staging(directory, glob_lib.escape(name) if is_local(path) else name)
         yield
+
+
+def write_results(path: str, results: dict) -> None:
+    """Writes `key = value` lines, keys sorted, floats as float32 (the original's
+    `eval_results.txt` format), atomically."""
+    import numpy as np
+
+    lines = []
+    for key in sorted(results):
+        value = results[key]
+        text = str(np.float32(value)) if isinstance(value, float) else str(value)
+        lines.append(f"{key} = {text}\n")
+    write_atomically(path, "".join(lines))

@@ -4,13 +4,21 @@
   word embedding table (tied) plus `cls/predictions/output_bias` [V].
 - `NextSentenceHead`: `cls/seq_relationship/output_weights` [2, H] (note [out, in], as the
   original stores it) and `output_bias` [2].
+- `BertPretrainer` (run_pretraining.py): BertModel + both heads.
+- `BertClassifier` (run_classifier.py): top-level `output_weights` [L, H], `output_bias`.
+- `BertSpanModel` (run_squad.py): `cls/squad/output_weights` [2, H], `output_bias` [2].
 
-Shapes: B batch, S sequence length, P masked positions per sequence, H hidden, V vocab.
+Each model's `HEAD_VARIABLES` names what fine-tuning adds, the only variables an init
+checkpoint of the encoder may lack. Losses on their outputs are in objectives.py.
+
+Shapes: B batch, S sequence length, P masked positions per sequence, H hidden, V vocab,
+L labels.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from bert_tf.config import BertConfig
@@ -27,12 +35,6 @@ def gather_positions(sequence_output, positions):
     """[B, S, H] and [B, P] int positions -> [B, P, H], the vectors at those positions."""
     indices = ops.expand_dims(ops.cast(positions, "int32"), -1)
     return ops.take_along_axis(sequence_output, indices, axis=1)
-
-
-def label_log_probs(log_probs, labels):
-    """[..., C] log-probabilities and [...] int labels -> [...] log p(label)."""
-    labels = ops.expand_dims(ops.cast(labels, "int32"), -1)
-    return ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
 
 
 class MaskedLMHead(keras.layers.Layer):
@@ -93,6 +95,21 @@ class BertPretrainer(keras.Model):
 
     Inputs: the BertModel inputs plus `masked_lm_positions` [B, P]. Returns the BertModel
     outputs plus `masked_lm_log_probs` [B, P, V] and `next_sentence_log_probs` [B, 2].
+
+    Example:
+
+    ```python
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64)
+    model = BertPretrainer(config)
+    outputs = model({
+        "input_ids": np.array([[2, 5, 4, 3, 0]]), "input_mask": np.array([[1, 1, 1, 1, 0]]),
+        "segment_ids": np.zeros((1, 5), "int32"), "masked_lm_positions": np.array([[2]]),
+    })
+    outputs["masked_lm_log_probs"].shape       # (1, 1, 99)
+    outputs["next_sentence_log_probs"].shape   # (1, 2)
+    checkpoint.save_checkpoint(model, "/tmp/pretrainer/model.ckpt")  # bert/*, cls/*
+    ```
     """
 
     # The heads: what an init checkpoint of the encoder alone may lack when pretraining.
@@ -117,3 +134,92 @@ class BertPretrainer(keras.Model):
         )
         outputs["next_sentence_log_probs"] = self.next_sentence(outputs["pooled_output"])
         return outputs
+
+
+class BertClassifier(keras.Model):
+    """BertModel + the original classifier: dropout 0.1 on the pooled output, then
+    top-level `output_weights` [num_labels, H] and `output_bias` [num_labels].
+
+    Returns {"logits": [B, L], "log_probs": [B, L], "probabilities": [B, L]} (float32);
+    for regression (L = 1) "predictions" [B] is the logit.
+
+    Example (MRPC: two labels, on a published encoder):
+
+    ```python
+    config = BertConfig.from_json_file("uncased_L-12_H-768_A-12/bert_config.json")
+    model = BertClassifier(config, num_labels=2)
+    report = checkpoint.load_checkpoint(model, "uncased_L-12_H-768_A-12/bert_model.ckpt")
+    report.missing                  # ['output_bias', 'output_weights']: the new head
+    outputs = model({"input_ids": ids, "input_mask": mask, "segment_ids": segments})
+    outputs["probabilities"].shape  # (batch, 2)
+    ```
+    """
+
+    # The head fine-tuning adds: the only variables an init checkpoint may lack.
+    HEAD_VARIABLES = ("output_weights", "output_bias")
+
+    def __init__(self, config: BertConfig, num_labels: int, **kwargs):
+        kwargs.setdefault("name", "bert_classifier")
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_labels = num_labels
+        self.bert = BertModel(config, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(0.1, dtype=self.dtype_policy)
+        # Top-level names, as the original creates them outside any scope.
+        self.output_weights = keras.Variable(
+            truncated_normal(config)((num_labels, config.hidden_size)), name="output_weights"
+        )
+        self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
+        self.built = True
+
+    def call(self, inputs: dict, training=False) -> dict:
+        pooled = self.dropout(self.bert(inputs, training=training)["pooled_output"],
+                              training=training)
+        weights = ops.cast(self.output_weights, pooled.dtype)
+        logits = ops.cast(ops.matmul(pooled, ops.transpose(weights)), "float32")
+        logits = logits + self.output_bias
+        outputs = {
+            "logits": logits,
+            "log_probs": ops.log_softmax(logits, axis=-1),
+            "probabilities": ops.softmax(logits, axis=-1),
+        }
+        if self.num_labels == 1:
+            outputs["predictions"] = logits[:, 0]
+        return outputs
+
+
+class BertSpanModel(keras.Model):
+    """BertModel + the original span head `cls/squad/output_weights` [2, H] and
+    `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32).
+
+    Example:
+
+    ```python
+    model = BertSpanModel(BertConfig.from_json_file("bert_config.json"))
+    checkpoint.load_checkpoint(model, "squad_output/model.ckpt-5000")
+    outputs = model({"input_ids": ids, "input_mask": mask, "segment_ids": segments})
+    start = outputs["start_logits"].numpy().argmax(-1)  # [B] best start positions
+    ```
+    """
+
+    # The head fine-tuning adds: the only variables an init checkpoint may lack.
+    HEAD_VARIABLES = ("cls/squad/",)
+
+    def __init__(self, config: BertConfig, **kwargs):
+        kwargs.setdefault("name", "bert_squad")
+        super().__init__(**kwargs)
+        self.config = config
+        self.bert = BertModel(config, dtype=self.dtype_policy)
+        with keras.name_scope("cls"), keras.name_scope("squad"):
+            self.output_weights = keras.Variable(
+                truncated_normal(config)((2, config.hidden_size)), name="output_weights"
+            )
+            self.output_bias = keras.Variable(np.zeros(2, "float32"), name="output_bias")
+        self.built = True
+
+    def call(self, inputs: dict, training=False) -> dict:
+        sequence = self.bert(inputs, training=training)["sequence_output"]
+        weights = ops.cast(self.output_weights, sequence.dtype)
+        logits = ops.cast(ops.einsum("bsh,kh->bsk", sequence, weights), "float32")
+        logits = logits + self.output_bias
+        return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}

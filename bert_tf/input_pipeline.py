@@ -11,18 +11,42 @@ from bert_tf.errors import BertTfError
 from bert_tf.masking import DynamicMasking, mask_batch
 
 
-def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> dict:
-    """The feature spec of a pretraining record (create_pretraining_data.py output)."""
-    fixed = tf.io.FixedLenFeature
+def fixed_features(lengths: dict[str, int], floats: tuple[str, ...] = ()) -> dict:
+    """A parsing spec of fixed-length features: name -> length (0: one scalar value);
+    int64 except the names in `floats` (float32)."""
     return {
-        "input_ids": fixed([max_seq_length], tf.int64),
-        "input_mask": fixed([max_seq_length], tf.int64),
-        "segment_ids": fixed([max_seq_length], tf.int64),
-        "masked_lm_positions": fixed([max_predictions_per_seq], tf.int64),
-        "masked_lm_ids": fixed([max_predictions_per_seq], tf.int64),
-        "masked_lm_weights": fixed([max_predictions_per_seq], tf.float32),
-        "next_sentence_labels": fixed([1], tf.int64),
+        name: tf.io.FixedLenFeature([length] if length else [],
+                                    tf.float32 if name in floats else tf.int64)
+        for name, length in lengths.items()
     }
+
+
+def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> dict:
+    """The spec of a pretraining record (create_pretraining_data.py output)."""
+    sequence, predictions = max_seq_length, max_predictions_per_seq
+    return fixed_features({
+        "input_ids": sequence, "input_mask": sequence, "segment_ids": sequence,
+        "masked_lm_positions": predictions, "masked_lm_ids": predictions,
+        "masked_lm_weights": predictions, "next_sentence_labels": 1,
+    }, floats=("masked_lm_weights",))
+
+
+def classifier_features(max_seq_length: int, is_regression: bool) -> dict:
+    """The spec of a run_classifier.py record (tasks/glue.py writes them)."""
+    return fixed_features({
+        "input_ids": max_seq_length, "input_mask": max_seq_length,
+        "segment_ids": max_seq_length, "label_ids": 0, "is_real_example": 0,
+    }, floats=("label_ids",) if is_regression else ())
+
+
+def squad_features(max_seq_length: int, is_training: bool) -> dict:
+    """The spec of a run_squad.py record (tasks/squad.py writes them); training records
+    also hold the answer."""
+    lengths = {"unique_ids": 0, "input_ids": max_seq_length, "input_mask": max_seq_length,
+               "segment_ids": max_seq_length}
+    if is_training:
+        lengths.update(start_positions=0, end_positions=0, is_impossible=0)
+    return fixed_features(lengths)
 
 
 def decode_record(record: tf.Tensor, features: dict) -> dict:
@@ -38,16 +62,6 @@ def decode_record(record: tf.Tensor, features: dict) -> dict:
 
 class RecordFormatError(BertTfError, ValueError):
     """A TFRecord whose features do not have the lengths the flags ask for."""
-
-
-def expand_patterns(input_patterns: str | list[str], flag: str = "input_file") -> list[str]:
-    """Comma-separated globs (or a list of them) -> the files they match, in order."""
-    patterns = input_patterns.split(",") if isinstance(input_patterns, str) else input_patterns
-    files = [f for pattern in patterns if pattern for f in sorted(tf.io.gfile.glob(pattern))]
-    files = file_io.finished_outputs(files, flag)
-    if not files:
-        raise RecordFormatError(f"{flag}: {input_patterns!r} matches no file")
-    return files
 
 
 def check_record_lengths(path: str, features: dict, flags: dict[str, str]) -> None:
@@ -108,17 +122,18 @@ def in_order_batches(
     return dataset
 
 
-def classifier_dataset(
+def feature_dataset(
     path: str,
     features: dict,
     batch_size: int,
     is_training: bool,
+    *,
     shuffle: bool = True,
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     start_step: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of classifier (or SQuAD) feature records from one file.
+    """Batches of fine-tuning feature records (GLUE, SQuAD) from one file.
 
     Training, as the original: repeated, shuffled with a buffer of 100 (not under
     `shuffle=False`). Evaluation and prediction: one pass in order; the file must hold a
@@ -143,6 +158,7 @@ def pretraining_dataset(
     batch_size: int,
     max_seq_length: int,
     max_predictions_per_seq: int,
+    *,
     is_training: bool,
     shuffle: bool = True,
     seed: int | None = None,
@@ -163,43 +179,50 @@ def pretraining_dataset(
     their size (drop_remainder), as TPUs and XLA need. With `masking`, every batch read gets
     a fresh dynamic mask (records written with `--masking=dynamic` carry none).
     """
-    files = expand_patterns(input_patterns)
+    files = file_io.expand_patterns(input_patterns)
     features = pretraining_features(max_seq_length, max_predictions_per_seq)
     for path in files:  # a later file made with other flags fails here, not at step N
-        check_record_lengths(
-            path, features,
-            {
-                "input_ids": "max_seq_length", "input_mask": "max_seq_length",
-                "segment_ids": "max_seq_length",
-                "masked_lm_positions": "max_predictions_per_seq",
-                "masked_lm_ids": "max_predictions_per_seq",
-                "masked_lm_weights": "max_predictions_per_seq",
-            },
-        )
+        check_record_lengths(path, features, PRETRAINING_LENGTH_FLAGS)
     context = input_context or tf.distribute.InputContext()
     per_replica = context.get_per_replica_batch_size(batch_size)
 
-    def parse(records):
-        return decode_record(records, features)
+    def parse(index, records):
+        """Serialized records [b] -> features; `index`, the batch's number, seeds its mask."""
+        batch = decode_record(records, features)
+        return batch if masking is None else mask_batch(batch, index, masking)
 
-    def parse_and_mask(index, records):
-        return mask_batch(parse(records), index, masking)
+    if is_training and shuffle:
+        if seed is not None:
+            seed += start_step  # a resumed run reads a new order, as the original's does
+        batches = _shuffled_batches(files, per_replica, context, seed)
+        return batches.enumerate(start=start_step).map(
+            parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.TFRecordDataset(files).repeat()
+    if masking is None:
+        return in_order_batches(dataset, per_replica, context, start_step).map(
+            lambda records: parse(0, records), num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
+    # Batches are numbered before skipping and sharding: each gets its own mask.
+    numbered = dataset.batch(per_replica, drop_remainder=True).enumerate()
+    numbered = numbered.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return in_order_batches(numbered.unbatch(), per_replica, context, start_step).prefetch(
+        tf.data.AUTOTUNE)
 
-    if not (is_training and shuffle):
-        dataset = tf.data.TFRecordDataset(files).repeat()
-        if masking is None:
-            return in_order_batches(dataset, per_replica, context, start_step).map(
-                parse, num_parallel_calls=tf.data.AUTOTUNE
-            ).prefetch(tf.data.AUTOTUNE)
-        # Batches are numbered before skipping and sharding: each gets its own mask.
-        numbered = dataset.batch(per_replica, drop_remainder=True).enumerate()
-        numbered = numbered.map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE)
-        return in_order_batches(numbered.unbatch(), per_replica, context, start_step).prefetch(
-            tf.data.AUTOTUNE)
 
+# The flag each pretraining feature's length comes from, for check_record_lengths.
+PRETRAINING_LENGTH_FLAGS = {
+    "input_ids": "max_seq_length", "input_mask": "max_seq_length",
+    "segment_ids": "max_seq_length", "masked_lm_positions": "max_predictions_per_seq",
+    "masked_lm_ids": "max_predictions_per_seq", "masked_lm_weights": "max_predictions_per_seq",
+}
+
+
+def _shuffled_batches(files: list[str], per_replica: int,
+                      context: tf.distribute.InputContext, seed: int | None) -> tf.data.Dataset:
+    """The original's training input: files sharded over the input pipelines (or, with
+    fewer files than pipelines, records), repeated, shuffled, read four at a time
+    interleaved, records shuffled with a buffer of 100; serialized batches."""
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
-    if seed is not None:
-        seed += start_step  # a resumed run reads a new order, as the original's restart does
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))
     shard_files = pipelines > 1 and len(files) >= pipelines
     if shard_files:
@@ -212,10 +235,4 @@ def pretraining_dataset(
     if pipelines > 1 and not shard_files:
         dataset = dataset.shard(pipelines, pipeline_id)
     dataset = dataset.shuffle(100, seed=seed)
-    dataset = dataset.batch(per_replica, drop_remainder=True)
-    if masking is not None:
-        dataset = dataset.enumerate(start=start_step).map(
-            parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(per_replica, drop_remainder=True)

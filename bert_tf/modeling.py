@@ -290,12 +290,10 @@ class AlbertLayer(keras.layers.Layer):
 
 
 class Encoder(keras.layers.Layer):
-    """`encoder`: the stack of `num_hidden_layers` transformer layers.
+    """`encoder`: the original's stack of `num_hidden_layers` transformer layers `layer_<i>`.
 
     With factorized embeddings (E != H) it first projects them with
-    `embedding_hidden_mapping_in` [E, H]. With ALBERT's sharing (`num_hidden_groups`), layer
-    i runs group `i * num_hidden_groups // num_hidden_layers`, each group being
-    `inner_group_num` layers under `transformer/group_<g>/inner_group_<k>`.
+    `embedding_hidden_mapping_in` [E, H].
     """
 
     def __init__(self, config: BertConfig, **kwargs):
@@ -303,46 +301,62 @@ class Encoder(keras.layers.Layer):
         self.config = config
 
     def build(self, input_shape=None):
-        config, policy = self.config, self.dtype_policy
-        width = embedding_width(config)
-        self.embedding_projection = None
-        if width != config.hidden_size:
-            self.embedding_projection = keras.layers.Dense(
-                config.hidden_size, kernel_initializer=truncated_normal(config),
-                name="embedding_hidden_mapping_in", dtype=policy,
-            )
-            self.embedding_projection.build((None, None, width))
+        self.embedding_projection = self._embedding_projection()
         self.transformer_layers = []
-        self.groups = []
-        if shares_layers(config):
-            with keras.name_scope("transformer"):
-                for group in range(config.num_hidden_groups):
-                    with keras.name_scope(f"group_{group}"):
-                        inner = [AlbertLayer(config, k, dtype=policy)
-                                 for k in range(getattr(config, "inner_group_num", 1))]
-                        for layer in inner:
-                            layer.build()
-                    self.groups.append(inner)
-            return
-        for index in range(config.num_hidden_layers):
-            layer = TransformerLayer(config, index, dtype=policy)
+        for index in range(self.config.num_hidden_layers):
+            layer = TransformerLayer(self.config, index, dtype=self.dtype_policy)
             layer.build()
             self.transformer_layers.append(layer)
+
+    def _embedding_projection(self) -> keras.layers.Dense | None:
+        config, width = self.config, embedding_width(self.config)
+        if width == config.hidden_size:
+            return None
+        projection = keras.layers.Dense(
+            config.hidden_size, kernel_initializer=truncated_normal(config),
+            name="embedding_hidden_mapping_in", dtype=self.dtype_policy,
+        )
+        projection.build((None, None, width))
+        return projection
+
+    def layers_by_depth(self) -> list[list[keras.layers.Layer]]:
+        """The layers that make up each of the num_hidden_layers steps, in order."""
+        return [[layer] for layer in self.transformer_layers]
 
     def call(self, x, input_mask, training=False):
         """x [B, S, E], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per layer."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)
         outputs = []
-        layers = self.config.num_hidden_layers
-        for index in range(layers):
-            if self.groups:
-                for layer in self.groups[index * len(self.groups) // layers]:
-                    x = layer(x, input_mask, training=training)
-            else:
-                x = self.transformer_layers[index](x, input_mask, training=training)
+        for step in self.layers_by_depth():
+            for layer in step:
+                x = layer(x, input_mask, training=training)
             outputs.append(x)
         return outputs
+
+
+class AlbertEncoder(Encoder):
+    """ALBERT's encoder with cross-layer sharing (configs with `num_hidden_groups`):
+    `num_hidden_groups` groups of `inner_group_num` layers under
+    `transformer/group_<g>/inner_group_<k>`; step i of the num_hidden_layers runs group
+    `i * num_hidden_groups // num_hidden_layers`."""
+
+    def build(self, input_shape=None):
+        config = self.config
+        self.embedding_projection = self._embedding_projection()
+        self.groups = []
+        with keras.name_scope("transformer"):
+            for group in range(config.num_hidden_groups):
+                with keras.name_scope(f"group_{group}"):
+                    inner = [AlbertLayer(config, k, dtype=self.dtype_policy)
+                             for k in range(getattr(config, "inner_group_num", 1))]
+                    for layer in inner:
+                        layer.build()
+                self.groups.append(inner)
+
+    def layers_by_depth(self) -> list[list[keras.layers.Layer]]:
+        steps = self.config.num_hidden_layers
+        return [self.groups[i * len(self.groups) // steps] for i in range(steps)]
 
 
 class Pooler(keras.layers.Layer):
@@ -373,6 +387,21 @@ class BertModel(keras.Model):
       sequence_output [B, S, H]: the last layer's output,
       pooled_output [B, H]: the pooler on the first token,
       encoder_outputs: list of num_hidden_layers tensors [B, S, H].
+
+    Example (as the original `modeling.py` shows it; ids already converted to WordPiece):
+
+    ```python
+    input_ids = np.array([[31, 51, 99], [15, 5, 0]])
+    input_mask = np.array([[1, 1, 1], [1, 1, 0]])
+    segment_ids = np.array([[0, 0, 1], [0, 2, 0]])
+    config = BertConfig(vocab_size=32000, hidden_size=512, num_hidden_layers=8,
+                        num_attention_heads=8, intermediate_size=1024, type_vocab_size=3)
+    model = BertModel(config)
+    outputs = model({"input_ids": input_ids, "input_mask": input_mask,
+                     "segment_ids": segment_ids})
+    pooled = outputs["pooled_output"]            # [2, 512]
+    checkpoint.load_checkpoint(model, "uncased_L-8_H-512_A-8/bert_model.ckpt")  # real weights
+    ```
     """
 
     def __init__(self, config: BertConfig, **kwargs):
@@ -385,7 +414,8 @@ class BertModel(keras.Model):
         policy = self.dtype_policy
         self.embeddings = Embeddings(self.config, dtype=policy)
         self.embeddings.build()
-        self.encoder = Encoder(self.config, dtype=policy)
+        encoder_class = AlbertEncoder if shares_layers(self.config) else Encoder
+        self.encoder = encoder_class(self.config, dtype=policy)
         self.encoder.build()
         self.pooler = Pooler(self.config, dtype=policy)
         self.pooler.build()

@@ -71,6 +71,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     def __init__(
         self,
         learning_rate,
+        *,
         weight_decay_rate: float = 0.01,
         beta_1: float = 0.9,
         beta_2: float = 0.999,

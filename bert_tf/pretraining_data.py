@@ -15,14 +15,13 @@ tf.train.Example with `input_ids`, `input_mask`, `segment_ids`, `masked_lm_posit
 from __future__ import annotations
 
 import dataclasses
-import functools
 import random
 import struct
 from collections.abc import Callable, Sequence
 
 from bert_tf import file_io
 from bert_tf.errors import BertTfError
-from bert_tf.records import tfrecord
+from bert_tf.records import FLOAT, INT64, serialize_example, tfrecord, varint
 from bert_tf.tokenization import FullTokenizer
 
 
@@ -39,21 +38,6 @@ class TrainingInstance:
     masked_lm_positions: list[int]
     masked_lm_labels: list[str]
     is_random_next: bool
-
-
-def expand_input_files(input_file: str) -> list[str]:
-    """Comma-separated globs -> files, in the original's order (each glob's matches)."""
-    files = []
-    for pattern in input_file.split(","):
-        if not pattern:
-            continue
-        matches = file_io.finished_outputs(file_io.glob(pattern), "input_file")
-        if not matches:
-            raise PretrainingDataError(f"input_file: the pattern {pattern!r} matches no file")
-        files.extend(matches)
-    if not files:
-        raise PretrainingDataError("input_file: no input files given")
-    return files
 
 
 def read_documents(
@@ -148,65 +132,33 @@ def make_instances(
     rng: random.Random,
 ) -> list[TrainingInstance]:
     """create_training_instances or create_packed_instances, as `options.packing` says."""
-    o = options
-    if o.packing == "nsp":
-        return create_training_instances(
-            documents, vocab_words, o.max_seq_length, o.dupe_factor, o.short_seq_prob,
-            o.masked_lm_prob, o.max_predictions_per_seq, rng, o.do_whole_word_mask, o.mask,
-            o.sentence_order, o.max_ngram,
-        )
-    return create_packed_instances(
-        documents, o.max_seq_length, o.dupe_factor, o.masked_lm_prob, o.max_predictions_per_seq,
-        vocab_words, rng, o.packing == "full_sentences", o.do_whole_word_mask, o.mask,
-        o.max_ngram,
-    )
+    if options.packing == "nsp":
+        return create_training_instances(documents, vocab_words, options, rng)
+    return create_packed_instances(documents, vocab_words, options, rng)
 
 
 def create_training_instances(
-    documents: list[list[list[str]]],
-    vocab_words: list[str],
-    max_seq_length: int,
-    dupe_factor: int,
-    short_seq_prob: float,
-    masked_lm_prob: float,
-    max_predictions_per_seq: int,
+    documents: list[list[list[str]]], vocab_words: list[str], options: InstanceOptions,
     rng: random.Random,
-    do_whole_word_mask: bool = False,
-    mask: bool = True,
-    sentence_order: bool = False,
-    max_ngram: int = 1,
 ) -> list[TrainingInstance]:
     """All instances of `dupe_factor` passes over the shuffled documents, shuffled. With
     `mask=False` (dynamic masking) instances carry no masked-LM predictions; with
     `sentence_order` (ALBERT) the negatives are the two segments swapped."""
     shuffle(documents, rng)
     instances = []
-    for _ in range(dupe_factor):
+    for _ in range(options.dupe_factor):
         for document_index in range(len(documents)):
             instances.extend(
-                create_instances_from_document(
-                    documents, document_index, max_seq_length, short_seq_prob,
-                    masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                    do_whole_word_mask, mask, sentence_order, max_ngram,
-                )
+                create_instances_from_document(documents, document_index, vocab_words, options,
+                                               rng)
             )
     shuffle(instances, rng)
     return instances
 
 
 def create_instances_from_document(
-    documents: list[list[list[str]]],
-    document_index: int,
-    max_seq_length: int,
-    short_seq_prob: float,
-    masked_lm_prob: float,
-    max_predictions_per_seq: int,
-    vocab_words: list[str],
-    rng: random.Random,
-    do_whole_word_mask: bool = False,
-    mask: bool = True,
-    sentence_order: bool = False,
-    max_ngram: int = 1,
+    documents: list[list[list[str]]], document_index: int, vocab_words: list[str],
+    options: InstanceOptions, rng: random.Random,
 ) -> list[TrainingInstance]:
     """Packs one document's sentences into pairs (A, B) as the original does.
 
@@ -218,9 +170,9 @@ def create_instances_from_document(
     with another document: half the time A and B are swapped instead (label 1).
     """
     document = documents[document_index]
-    max_num_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
+    max_num_tokens = options.max_seq_length - 3  # [CLS], [SEP], [SEP]
     target_seq_length = max_num_tokens
-    if rng.random() < short_seq_prob:
+    if rng.random() < options.short_seq_prob:
         target_seq_length = rng.randint(2, max_num_tokens)
 
     instances = []
@@ -235,36 +187,21 @@ def create_instances_from_document(
             if len(current_chunk) >= 2:
                 a_end = rng.randint(1, len(current_chunk) - 1)
             tokens_a = [token for sentence in current_chunk[:a_end] for token in sentence]
-            tokens_b: list[str] = []
-            if len(current_chunk) == 1 or (not sentence_order and rng.random() < 0.5):
+            if len(current_chunk) == 1 or (not options.sentence_order and rng.random() < 0.5):
                 is_random_next = True
-                target_b_length = target_seq_length - len(tokens_a)
-                # Ten tries for another document; in a one-document corpus the last draw
-                # is used even if it is this document, as in the original.
-                for _ in range(10):
-                    random_document_index = rng.randint(0, len(documents) - 1)
-                    if random_document_index != document_index:
-                        break
-                random_document = documents[random_document_index]
-                random_start = rng.randint(0, len(random_document) - 1)
-                for sentence in random_document[random_start:]:
-                    tokens_b.extend(sentence)
-                    if len(tokens_b) >= target_b_length:
-                        break
+                tokens_b = random_next_segment(documents, document_index,
+                                               target_seq_length - len(tokens_a), rng)
                 i -= len(current_chunk) - a_end  # the unused sentences start the next chunk
             else:
                 is_random_next = False
                 tokens_b = [token for sentence in current_chunk[a_end:] for token in sentence]
-                if sentence_order and rng.random() < 0.5:
+                if options.sentence_order and rng.random() < 0.5:
                     is_random_next = True  # label 1: the segments are out of order
                     tokens_a, tokens_b = tokens_b, tokens_a
             truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
             segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-            tokens, positions, labels = _maybe_mask(
-                mask, tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                do_whole_word_mask, max_ngram,
-            )
+            tokens, positions, labels = _maybe_mask(tokens, vocab_words, options, rng)
             instances.append(
                 TrainingInstance(tokens, segment_ids, positions, labels, is_random_next)
             )
@@ -274,35 +211,52 @@ def create_instances_from_document(
     return instances
 
 
-def _maybe_mask(mask: bool, tokens: list[str], *args) -> tuple[list[str], list[int], list[str]]:
-    """`create_masked_lm_predictions(tokens, *args)`, or no predictions (dynamic masking)."""
-    if not mask:
+def random_next_segment(documents: list[list[list[str]]], document_index: int,
+                        target_length: int, rng: random.Random) -> list[str]:
+    """Segment B of a "random next" pair: whole sentences of another document from a
+    random start, until `target_length` tokens. Ten tries for another document; in a
+    one-document corpus the last draw is used even if it is this one, as in the original."""
+    for _ in range(10):
+        random_document_index = rng.randint(0, len(documents) - 1)
+        if random_document_index != document_index:
+            break
+    random_document = documents[random_document_index]
+    random_start = rng.randint(0, len(random_document) - 1)
+    tokens_b: list[str] = []
+    for sentence in random_document[random_start:]:
+        tokens_b.extend(sentence)
+        if len(tokens_b) >= target_length:
+            break
+    return tokens_b
+
+
+def _maybe_mask(tokens: list[str], vocab_words: list[str], options: InstanceOptions,
+                rng: random.Random) -> tuple[list[str], list[int], list[str]]:
+    """The masked-LM predictions of `tokens` (create_masked_lm_predictions with the
+    options' rate, budget, whole-word and n-gram settings), or none under dynamic masking."""
+    if not options.mask:
         return tokens, [], []
-    return create_masked_lm_predictions(tokens, *args)
+    return create_masked_lm_predictions(
+        tokens, options.masked_lm_prob, options.max_predictions_per_seq, vocab_words, rng,
+        do_whole_word_mask=options.do_whole_word_mask, max_ngram=options.max_ngram,
+    )
 
 
 def create_packed_instances(
-    documents: list[list[list[str]]],
-    max_seq_length: int,
-    dupe_factor: int,
-    masked_lm_prob: float,
-    max_predictions_per_seq: int,
-    vocab_words: list[str],
+    documents: list[list[list[str]]], vocab_words: list[str], options: InstanceOptions,
     rng: random.Random,
-    cross_documents: bool = True,
-    do_whole_word_mask: bool = False,
-    mask: bool = True,
-    max_ngram: int = 1,
 ) -> list[TrainingInstance]:
     """RoBERTa's inputs without next-sentence prediction: `[CLS] sentences... [SEP]`.
 
     Consecutive whole sentences fill each sequence up to max_seq_length - 2 tokens.
-    FULL-SENTENCES (`cross_documents=True`) runs on into the next document with a `[SEP]`
-    between them; DOC-SENTENCES (`False`) ends a sequence at a document's end. A sentence
-    longer than a whole sequence is cut. Segment ids are all 0, next_sentence_labels 0.
+    FULL-SENTENCES (`packing="full_sentences"`) runs on into the next document with a
+    `[SEP]` between them; DOC-SENTENCES (`"doc_sentences"`) ends a sequence at a document's
+    end. A sentence longer than a whole sequence is cut. Segment ids are all 0,
+    next_sentence_labels 0.
     """
     shuffle(documents, rng)
-    capacity = max_seq_length - 2
+    capacity = options.max_seq_length - 2
+    cross_documents = options.packing == "full_sentences"
     instances = []
 
     def emit(chunk: list[str]) -> None:
@@ -310,13 +264,11 @@ def create_packed_instances(
             chunk.pop()
         if not chunk:
             return
-        tokens, positions, labels = _maybe_mask(
-            mask, ["[CLS]", *chunk, "[SEP]"], masked_lm_prob, max_predictions_per_seq,
-            vocab_words, rng, do_whole_word_mask, max_ngram,
-        )
+        tokens, positions, labels = _maybe_mask(["[CLS]", *chunk, "[SEP]"], vocab_words,
+                                                options, rng)
         instances.append(TrainingInstance(tokens, [0] * len(tokens), positions, labels, False))
 
-    for _ in range(dupe_factor):
+    for _ in range(options.dupe_factor):
         chunk: list[str] = []
         for document in documents:
             for sentence in document:
@@ -353,6 +305,7 @@ def create_masked_lm_predictions(
     max_predictions_per_seq: int,
     vocab_words: list[str],
     rng: random.Random,
+    *,
     do_whole_word_mask: bool = False,
     max_ngram: int = 1,
 ) -> tuple[list[str], list[int], list[str]]:
@@ -472,54 +425,9 @@ FEATURE_ORDER = (
 )
 
 
-@functools.cache
-def _varint(value: int) -> bytes:
-    """Protobuf base-128 varint of an int (negative int64 as 10 bytes); cached, since ids,
-    positions and masks repeat across records."""
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_INT64, _FLOAT = b"\x1a", b"\x12"  # the tags of Feature.int64_list and Feature.float_list
-
-
-@functools.cache
-def _entry_header(name: str, list_tag: bytes, packed_length: int) -> bytes:
-    """The wire bytes of one feature-map entry (Features.feature, field 1) up to its packed
-    values: entry tag and length, key, Feature tag and length, list tag and length, the
-    list's `value` field (1) tag and length. Cached: a few shapes recur in every record."""
-    values_field = b"\x0a" + _varint(packed_length)
-    list_length = len(values_field) + packed_length
-    feature = list_tag + _varint(list_length) + values_field
-    feature_length = len(list_tag + _varint(list_length)) + list_length
-    key = b"\x0a" + _varint(len(name.encode())) + name.encode()
-    entry = key + b"\x12" + _varint(feature_length)
-    entry_length = len(entry) + feature_length
-    return b"\x0a" + _varint(entry_length) + entry + feature
-
-
-def serialize_example(features: dict[str, tuple[bytes, bytes]]) -> bytes:
-    """tf.train.Example wire bytes from feature name -> (_INT64 or _FLOAT, packed values:
-    varints or little-endian float32s), FEATURE_ORDER first, then the others in order."""
-    names = [n for n in FEATURE_ORDER if n in features]
-    names += [n for n in features if n not in FEATURE_ORDER]
-    parts = []
-    for name in names:
-        list_tag, packed = features[name]
-        parts += (_entry_header(name, list_tag, len(packed)), packed)
-    body = b"".join(parts)
-    return b"\x0a" + _varint(len(body)) + body
-
-
-def token_varints(vocab: dict[str, int]) -> dict[str, bytes]:
+def tokenvarints(vocab: dict[str, int]) -> dict[str, bytes]:
     """Word piece -> the varint bytes of its id, for instance_to_example."""
-    return {token: _varint(index) for token, index in vocab.items()}
+    return {token: varint(index) for token, index in vocab.items()}
 
 
 _ONE_FLOAT32 = struct.pack("<f", 1.0)
@@ -532,26 +440,26 @@ def instance_to_example(
     max_predictions_per_seq: int,
 ) -> bytes:
     """Serializes one instance as the original does (zero-padded to the fixed lengths;
-    `varints` from token_varints). Zero and one are one-byte varints, so the masks and
+    `varints` from tokenvarints). Zero and one are one-byte varints, so the masks and
     padding are runs of bytes."""
     length = len(instance.tokens)
     padding = b"\x00" * (max_seq_length - length)
     predictions = len(instance.masked_lm_labels)
     masked_padding = b"\x00" * (max_predictions_per_seq - predictions)
-    return serialize_example({
-        "input_ids": (_INT64, b"".join([varints[t] for t in instance.tokens]) + padding),
-        "input_mask": (_INT64, b"\x01" * length + padding),
-        "segment_ids": (_INT64, bytes(instance.segment_ids) + padding),
+    return serialize_example(FEATURE_ORDER, {
+        "input_ids": (INT64, b"".join([varints[t] for t in instance.tokens]) + padding),
+        "input_mask": (INT64, b"\x01" * length + padding),
+        "segment_ids": (INT64, bytes(instance.segment_ids) + padding),
         "masked_lm_positions": (
-            _INT64, b"".join(map(_varint, instance.masked_lm_positions)) + masked_padding
+            INT64, b"".join(map(varint, instance.masked_lm_positions)) + masked_padding
         ),
         "masked_lm_ids": (
-            _INT64, b"".join([varints[t] for t in instance.masked_lm_labels]) + masked_padding
+            INT64, b"".join([varints[t] for t in instance.masked_lm_labels]) + masked_padding
         ),
         "masked_lm_weights": (
-            _FLOAT, _ONE_FLOAT32 * predictions + masked_padding * 4
+            FLOAT, _ONE_FLOAT32 * predictions + masked_padding * 4
         ),
-        "next_sentence_labels": (_INT64, b"\x01" if instance.is_random_next else b"\x00"),
+        "next_sentence_labels": (INT64, b"\x01" if instance.is_random_next else b"\x00"),
     })
 
 
@@ -581,7 +489,7 @@ def write_records(
 ) -> list[int]:
     """Writes instances as TFRecords round-robin to open binary `writers`; returns counts."""
     counts = [0] * len(writers)
-    varints = token_varints(tokenizer.vocab)
+    varints = tokenvarints(tokenizer.vocab)
     for index, instance in enumerate(instances):
         shard = index % len(writers)
         writers[shard].write(tfrecord(

@@ -313,6 +313,7 @@ def create_sharded(
     vocab_file: str,
     do_lower_case: bool,
     options: pd.InstanceOptions,
+    *,
     seed: int,
     num_workers: int,
     shard_size_mb: float = 8.0,

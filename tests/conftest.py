@@ -57,3 +57,9 @@ def event_scalars(output_dir, tag: str = "loss") -> list[float]:
                 if value.tag == tag:
                     values[event.step] = float(tf.make_ndarray(value.tensor))
     return [values[step] for step in sorted(values)]
+
+
+def read_results(path) -> dict[str, float]:
+    """An `eval_results.txt` (`key = value` lines) as floats."""
+    lines = Path(path).read_text().splitlines()
+    return {key: float(value) for key, value in (line.split(" = ") for line in lines)}

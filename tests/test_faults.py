@@ -25,17 +25,17 @@ from conftest import TINY_CONFIG, data_path, fixture_path
 
 import bert_tf
 from bert_tf import checkpoint as checkpoint_lib
-from bert_tf import file_io, hf_conversion, training
+from bert_tf import file_io, hf_conversion, resume, training
 from bert_tf import pretraining_data as pd
 from bert_tf import pretraining_shards as ps
 from bert_tf.errors import BertTfError, OutputError
 from bert_tf.input_pipeline import (
     RecordFormatError,
-    expand_patterns,
     find_unreadable_record_file,
     pretraining_dataset,
 )
-from bert_tf.tasks import extract, glue
+from bert_tf.jobs import extract, stages
+from bert_tf.tasks import glue
 from bert_tf.tokenization import FullTokenizer, VocabError, check_vocab_fits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +109,8 @@ def test_fast_mode_fails_within_seconds_when_a_worker_is_killed(tmp_path, monkey
     started = time.monotonic()
     with pytest.raises(ps.WorkerDied) as error:
         ps.create_sharded([str(corpus)], str(tmp_path / "out") + "/", VOCAB, True,
-                          pd.InstanceOptions(dupe_factor=1), 7, 2, shard_size_mb=0.02)
+                          pd.InstanceOptions(dupe_factor=1), seed=7, num_workers=2,
+                          shard_size_mb=0.02)
     assert time.monotonic() - started < 60
     message = str(error.value)
     assert message.startswith(f"shard 1 ({corpus}, bytes ")
@@ -127,7 +128,8 @@ def test_fast_mode_refuses_another_runs_shards_and_cleans_them_on_request(tmp_pa
 
     def make(shard_size_mb, clean=False):
         return ps.create_sharded([str(corpus)], out, VOCAB, True, pd.InstanceOptions(dupe_factor=1),
-                                 7, 1, shard_size_mb, clean_output=clean)[0]
+                                 seed=7, num_workers=1, shard_size_mb=shard_size_mb,
+                                 clean_output=clean)[0]
 
     first = make(0.03)
     assert len(first) > 2
@@ -153,14 +155,14 @@ def test_stale_staging_is_removed_and_never_read_as_data(tmp_path):
     legacy.write_bytes(clean.read_bytes()[:100])
     # A reader's glob sees the legacy leftover and refuses it rather than read it.
     with pytest.raises(OutputError, match=r"out.tfrecord.tmp-1234 is an unfinished output"):
-        expand_patterns(str(out.parent / "out*"))
+        file_io.expand_patterns(str(out.parent / "out*"))
     script(pretraining_data_flags(out), check=True)
     assert digest(out) == digest(clean)
     assert visible_files(out.parent) == ["out.tfrecord"]  # staging, legacy, lock: all gone
     # Bookkeeping files beside outputs are skipped by readers' globs.
     (out.parent / file_io.LOCK_FILE).write_text("pid 1")
     (out.parent / file_io.STAGING_FOLDER).mkdir()
-    assert expand_patterns(str(out.parent / "*")) == [str(out)]
+    assert file_io.expand_patterns(str(out.parent / "*")) == [str(out)]
 
 
 def test_sigterm_while_writing_leaves_nothing_and_a_rerun_is_identical(tmp_path):
@@ -231,12 +233,12 @@ def test_a_second_run_into_a_held_output_dir_is_refused_and_a_dead_holders_lock_
     # In-process too: the training driver's folder guard.
     strategy = tf.distribute.get_strategy()
     with pytest.raises(OutputError, match="in use by another run"):
-        with training.output_folder(strategy, str(out)):
+        with stages.output_folder(strategy, str(out)):
             pass
     holder.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it
     holder.wait()
     assert (out / file_io.LOCK_FILE).exists()
-    with training.output_folder(strategy, str(out)):
+    with stages.output_folder(strategy, str(out)):
         assert "pid " in (out / file_io.LOCK_FILE).read_text()
     assert not (out / file_io.LOCK_FILE).exists()
 
@@ -251,13 +253,14 @@ def test_full_disk_at_a_checkpoint_leaves_no_staged_file(tmp_path):
 
 def test_run_options_that_would_divide_by_zero_or_take_no_step_are_refused():
     base = dict(output_dir="o", save_checkpoints_steps=1, iterations_per_loop=1,
-                gradient_accumulation_steps=1, keep_checkpoint_max=5, jit_compile=False)
+                gradient_accumulation_steps=1, keep_checkpoint_max=5, jit_compile=False,
+                train_batch_size=8, init_checkpoint=None)
     for flag in ("save_checkpoints_steps", "iterations_per_loop", "gradient_accumulation_steps"):
         options = types.SimpleNamespace(**{**base, flag: 0})
         with pytest.raises(BertTfError, match=f"{flag} must be at least 1, found 0"):
-            training.run_config(options, 10)
+            stages.run_config(options, 10)
     with pytest.raises(BertTfError, match="training would take 0 steps"):
-        training.run_config(types.SimpleNamespace(**base), 0)
+        stages.run_config(types.SimpleNamespace(**base), 0)
 
 
 def save_tiny(model_or_tensors, prefix: str) -> str:
@@ -300,29 +303,29 @@ def test_corrupt_checkpoints_give_one_clear_error(tmp_path):
 def test_truncated_latest_index_falls_back_and_pruning_keeps_exactly_the_newest(tmp_path):
     config = bert_tf.BertConfig(**TINY_CONFIG)
     model = bert_tf.BertPretrainer(config)
-    optimizer = training.make_optimizer(
+    optimizer = stages.make_optimizer(
         types.SimpleNamespace(learning_rate=1e-3, optimizer="adamw", mixed_precision=""), 10, 1)
     optimizer.build(model.trainable_variables)
     out = str(tmp_path)
     for step in (1, 2, 3):
         optimizer.iterations.assign(step)
-        training.save(model, optimizer, out, keep_checkpoint_max=2)
-    assert sorted(training.complete_checkpoints(out)) == [2, 3]
+        resume.save(model, optimizer, out, keep_checkpoint_max=2)
+    assert sorted(resume.complete_checkpoints(out)) == [2, 3]
     # A truncated newest index: the resume skips it with a warning for the intact one.
     index = tmp_path / "model.ckpt-3.index"
     index.write_bytes(index.read_bytes()[:20])
     optimizer.iterations.assign(0)
-    assert training.restore_or_initialize(model, optimizer, out, allowed_missing=()) == 2
+    assert resume.restore_or_initialize(model, optimizer, out, allowed_missing=()) == 2
     # A garbage state file, and a checkpoint written just before a kill (no state update),
     # and data whose index never came: the next save keeps exactly 2 complete ones.
     (tmp_path / "checkpoint").write_text("this is not a state file {")
     optimizer.iterations.assign(4)
     checkpoint_lib.save_checkpoint(model, f"{out}/model.ckpt-4",
-                                   extra_variables=training.training_state(model, optimizer))
+                                   extra_variables=resume.training_state(model, optimizer))
     shutil.copy(tmp_path / "model.ckpt-2.data-00000-of-00001",
                 tmp_path / "model.ckpt-1.data-00000-of-00001")
     optimizer.iterations.assign(5)
-    training.save(model, optimizer, out, keep_checkpoint_max=2)
+    resume.save(model, optimizer, out, keep_checkpoint_max=2)
     names = visible_files(tmp_path)
     assert [n for n in names if n.startswith("model.ckpt")] == [
         "model.ckpt-4.data-00000-of-00001", "model.ckpt-4.index",
@@ -345,7 +348,7 @@ def test_paths_that_do_not_train_refuse_a_checkpoint_missing_variables(tmp_path)
         extract.run(options, tf.distribute.get_strategy())
     assert not (tmp_path / "out.jsonl").exists()
     # Evaluation of a classifier from a checkpoint without its head: random head refused.
-    from bert_tf.tasks import classifier
+    from bert_tf.jobs import classifier
 
     eval_only = classifier.ClassifierOptions(
         data_dir=str(data_path("glue", "MRPC")), bert_config_file=str(tiny / "bert_config.json"),
@@ -473,7 +476,7 @@ def test_squad_version_mismatch_warns_and_an_empty_context_is_scored(tmp_path, c
                                  "answers": [{"text": "x", "answer_start": 0}]}]}]}]}
     (tmp_path / "d.json").write_text(json.dumps(data))
     examples, _ = squad.read_squad_examples(str(tmp_path / "d.json"), False)
-    predictions, _, _ = squad.postprocess(examples, [], {}, 20, 30, True)
+    predictions, _, _ = squad.postprocess(examples, [], {}, 20, 30, do_lower_case=True)
     assert predictions == {"q1": "empty"}
     assert squad_eval.evaluate(data["data"], predictions) == {"exact_match": 0.0, "f1": 0.0}
 
@@ -485,7 +488,7 @@ def test_a_config_key_named_like_a_method_is_kept_not_called():
 
 
 def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_path):
-    from bert_tf.tasks.pretraining import PretrainingOptions, run
+    from bert_tf.jobs.pretraining import PretrainingOptions, run
 
     config = tmp_path / "bert_config.json"
     config.write_text(json.dumps({**TINY_CONFIG, "max_position_embeddings": 128}))
@@ -500,7 +503,7 @@ def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_p
 
 
 def test_a_truncated_record_file_met_in_training_is_named(tmp_path):
-    from bert_tf.tasks.pretraining import PretrainingOptions, run
+    from bert_tf.jobs.pretraining import PretrainingOptions, run
 
     tiny = fixture_path("tiny_ckpt")
     good = fixture_path("optimizer", "first8.tfrecord")

@@ -20,7 +20,8 @@ def records(tmp_path_factory):
     documents, _ = pd.read_documents([str(fixture_path("pretrain_public", "sample_text.txt"))],
                                      tokenizer)
     instances = pd.create_training_instances(
-        documents, list(tokenizer.vocab), 128, 3, 0.1, 0.15, 20, random.Random(1), mask=False)
+        documents, list(tokenizer.vocab), pd.InstanceOptions(dupe_factor=3, mask=False),
+        random.Random(1))
     assert all(not i.masked_lm_positions for i in instances)
     path = tmp_path_factory.mktemp("dynamic") / "dynamic.tfrecord"
     pd.write_instances(instances, tokenizer, 128, 20, [str(path)])

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 import random
@@ -10,7 +11,9 @@ import pytest
 import tensorflow as tf
 from conftest import data_path, fixture_path
 
+from bert_tf import file_io
 from bert_tf import pretraining_data as pd
+from bert_tf.errors import UsageError
 from bert_tf.input_pipeline import pretraining_dataset
 from bert_tf.tokenization import FullTokenizer
 
@@ -25,10 +28,11 @@ def generate(input_files, output_files, seed=12345, dupe_factor=5, max_seq_lengt
              max_predictions_per_seq=20, do_whole_word_mask=False):
     tok = tokenizer()
     documents, _ = pd.read_documents(input_files, tok)
-    instances = pd.create_training_instances(
-        documents, list(tok.vocab.keys()), max_seq_length, dupe_factor, 0.1, 0.15,
-        max_predictions_per_seq, random.Random(seed), do_whole_word_mask,
-    )
+    options = pd.InstanceOptions(
+        max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+        dupe_factor=dupe_factor, do_whole_word_mask=do_whole_word_mask)
+    instances = pd.create_training_instances(documents, list(tok.vocab.keys()), options,
+                                             random.Random(seed))
     return instances, pd.write_instances(
         instances, tok, max_seq_length, max_predictions_per_seq, output_files
     )
@@ -163,8 +167,8 @@ def test_masking_rates_on_the_corpus_sample(tmp_path):
 
 
 def test_bad_inputs(tmp_path):
-    with pytest.raises(pd.PretrainingDataError, match=r"nothing/\*.txt' matches no file"):
-        pd.expand_input_files(f"{tmp_path}/nothing/*.txt")
+    with pytest.raises(UsageError, match=r"nothing/\*.txt' matches no file"):
+        file_io.expand_patterns(f"{tmp_path}/nothing/*.txt", sort=False)
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"first line\n\ncaf\xe9 au lait\n")
     with pytest.raises(pd.PretrainingDataError, match=r"latin1.txt: line 3 is not valid UTF-8"):
@@ -240,10 +244,13 @@ def test_full_and_doc_sentence_packing(tmp_path):
     documents, _ = pd.read_documents([str(fixture_path("pretrain_public", "sample_text.txt"))],
                                      tok)
     sentences = sum(len(d) for d in documents)
-    full = pd.create_packed_instances([list(d) for d in documents], 64, 1, 0.15, 10,
-                                      list(tok.vocab), random.Random(3), cross_documents=True)
-    doc = pd.create_packed_instances([list(d) for d in documents], 64, 1, 0.15, 10,
-                                     list(tok.vocab), random.Random(3), cross_documents=False)
+    options = pd.InstanceOptions(max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1)
+    full = pd.create_packed_instances(
+        [list(d) for d in documents], list(tok.vocab),
+        dataclasses.replace(options, packing="full_sentences"), random.Random(3))
+    doc = pd.create_packed_instances(
+        [list(d) for d in documents], list(tok.vocab),
+        dataclasses.replace(options, packing="doc_sentences"), random.Random(3))
     for instances in (full, doc):
         assert all(i.tokens[0] == "[CLS]" and i.tokens[-1] == "[SEP]" for i in instances)
         assert all(len(i.tokens) <= 64 and set(i.segment_ids) == {0} for i in instances)
@@ -272,8 +279,8 @@ def test_sentence_order_prediction_swaps_segments_of_one_document(tmp_path):
     documents, _ = pd.read_documents([str(corpus)], tok)
     texts = [" ".join(" ".join(s) for s in d) for d in documents]
     instances = pd.create_training_instances(
-        [list(d) for d in documents], list(tok.vocab), 128, 1, 0.1, 0.15, 20,
-        random.Random(4), sentence_order=True, mask=False)
+        [list(d) for d in documents], list(tok.vocab),
+        pd.InstanceOptions(dupe_factor=1, sentence_order=True, mask=False), random.Random(4))
     swapped = sum(i.is_random_next for i in instances)
     assert 0.45 < swapped / len(instances) < 0.55
     swapped_in_document = 0

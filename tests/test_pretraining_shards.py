@@ -31,7 +31,8 @@ def corpus(tmp_path, lines: int = 12000, name: str = "corpus.txt") -> Path:
 def make_fast(inputs, output, workers=2, seed=12345, dupe_factor=2, shard_size_mb=8.0):
     return ps.create_sharded(
         [str(path) for path in inputs], str(output), VOCAB, True,
-        pd.InstanceOptions(dupe_factor=dupe_factor), seed, workers, shard_size_mb,
+        pd.InstanceOptions(dupe_factor=dupe_factor), seed=seed, num_workers=workers,
+        shard_size_mb=shard_size_mb,
     )
 
 
@@ -168,7 +169,7 @@ def test_invalid_utf8_names_the_line_in_a_later_shard(tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     paths, summaries = ps.create_sharded(
         [str(path)], str(tmp_path / "skip/"), VOCAB, True, pd.InstanceOptions(dupe_factor=1),
-        1, 2, skip_invalid_utf8=True,
+        seed=1, num_workers=2, skip_invalid_utf8=True,
     )
     assert sum(s.skipped_lines for s in summaries) == 1 and len(paths) > 1
 

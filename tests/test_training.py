@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import event_scalars, fixture_path
+from conftest import event_scalars, fixture_path, read_results
 
 import bert_tf
-from bert_tf import distribution, training
+from bert_tf import distribution, resume, training
 from bert_tf.heads import BertPretrainer
+from bert_tf.jobs import stages
+from bert_tf.jobs.pretraining import PretrainingOptions, run
+from bert_tf.objectives import PretrainingObjective
 from bert_tf.optimization import create_optimizer
-from bert_tf.tasks.pretraining import PretrainingOptions, PretrainingTask, run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,11 +51,6 @@ def fixture_flags(output_dir, **overrides) -> list[str]:
     )
     flags.update(overrides)
     return [f"--{name}={value}" for name, value in flags.items()]
-
-
-def read_results(path) -> dict:
-    lines = Path(path).read_text().splitlines()
-    return {key: float(value) for key, value in (line.split(" = ") for line in lines)}
 
 
 def test_run_pretraining_reproduces_the_original_optimizer_trajectory(tmp_path):
@@ -119,11 +116,11 @@ def test_latest_checkpoint_finds_one_written_before_the_state_file(tmp_path):
     source = fixture_path("optimizer", "model_ckpt_step8")
     for path in source.glob("model.ckpt-8.*"):
         shutil.copy(path, tmp_path)
-    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+    assert resume.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
     tf.compat.v1.train.update_checkpoint_state(str(tmp_path), str(tmp_path / "model.ckpt-3"))
-    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+    assert resume.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
     (tmp_path / "model.ckpt-9.data-00000-of-00001").write_bytes(b"")  # no index: incomplete
-    assert training.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
+    assert resume.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-8")
 
 
 def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
@@ -134,7 +131,7 @@ def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
         model = BertPretrainer(tiny_config)
         optimizer = create_optimizer(1e-3, 10, 2)
         optimizer.build(model.trainable_variables)
-    task = PretrainingTask()
+    task = PretrainingObjective()
     rng = np.random.default_rng(0)
     batch = {
         "input_ids": rng.integers(0, 99, (4, 16)).astype("int32"),
@@ -285,11 +282,12 @@ def test_flags_that_cannot_work_are_refused(tmp_path, tiny_config):
     with pytest.raises(distribution.DistributionError, match="contradicts"):
         distribution.get_strategy("mirrored", use_tpu=True)
     with pytest.raises(ValueError, match="multiple of the number of replicas"):
-        training.check_batch_size("train_batch_size", 7, 2)
+        stages.check_batch_size("train_batch_size", 7, 2)
     with pytest.raises(ValueError, match="exceeds max_position_embeddings=64"):
-        training.check_sequence_length(128, tiny_config, "tiny.json")
+        stages.check_sequence_length(128, tiny_config, "tiny.json")
     with pytest.raises(ValueError, match="do_train"):
-        run(PretrainingOptions("c.json", "in", str(tmp_path)), tf.distribute.get_strategy())
+        run(PretrainingOptions(bert_config_file="c.json", input_file="in",
+                               output_dir=str(tmp_path)), tf.distribute.get_strategy())
     assert bert_tf.checkpoint.SEED_STATE_SUFFIX == "seed_generator_state"
 
 

@@ -1,5 +1,5 @@
-"""GLUE (and XNLI) for run_classifier.py: reading the task files, features, the classifier
-model in the original layout, and the task metrics.
+"""GLUE (and XNLI) for run_classifier.py: reading the task files, features and the task
+metrics (the model is heads.BertClassifier, its loss objectives.ClassificationObjective).
 
 File formats are those of the standard GLUE download, read as the original reads them
 (tab-separated, no quoting, UTF-8; a header line skipped where the file has one; MRPC's
@@ -17,17 +17,11 @@ import dataclasses
 import math
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
-from bert_tf.config import BertConfig
+from bert_tf import file_io, records
 from bert_tf.errors import BertTfError
 from bert_tf.features import encode_text
-from bert_tf.heads import label_log_probs
-from bert_tf.modeling import BertModel, truncated_normal
-from bert_tf.records import write_tfrecords
 from bert_tf.tokenization import FullTokenizer
 
 
@@ -84,6 +78,11 @@ class Task:
     @property
     def num_labels(self) -> int:
         return 1 if self.labels is None else len(self.labels)
+
+    @property
+    def dev_splits(self) -> tuple[str, ...]:
+        """The splits evaluation reads: "dev", and MNLI's "dev_mismatched"."""
+        return ("dev", "dev_mismatched")[: len(self.dev)]
 
 
 _PAIR = TsvColumns(text_a=1, text_b=2, label=3)
@@ -142,9 +141,8 @@ def get_task(task_name: str, language: str | None = None) -> Task:
 def read_tsv(path: str) -> list[list[str]]:
     """Tab-separated rows of a UTF-8 file, no quoting (quotes are text), as the original."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            data = handle.read()
-    except tf.errors.NotFoundError:
+        data = file_io.read_bytes(path)
+    except FileNotFoundError:
         raise GlueDataError(f"{path}: no such file") from None
     try:
         text = data.decode("utf-8")
@@ -245,108 +243,21 @@ def write_features(
     features = [convert_example(e, task, max_seq_length, tokenizer) for e in examples]
     while len(features) % pad_to_multiple:
         features.append(padding_features(max_seq_length, task))
-    return write_tfrecords(
-        path, (_to_example(feature, task).SerializeToString() for feature in features)
-    )
+    return records.write_tfrecords(path, (record_bytes(feature, task) for feature in features))
 
 
-def _to_example(feature: InputFeatures, task: Task) -> tf.train.Example:
-    def ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-    label = (tf.train.Feature(float_list=tf.train.FloatList(value=[feature.label_id]))
-             if task.is_regression else ints([feature.label_id]))
-    return tf.train.Example(features=tf.train.Features(feature={
-        "input_ids": ints(feature.input_ids),
-        "input_mask": ints(feature.input_mask),
-        "segment_ids": ints(feature.segment_ids),
+def record_bytes(feature: InputFeatures, task: Task) -> bytes:
+    """One serialized tf.train.Example of the original's classifier features (entries in a
+    fixed order, so the same features always give the same bytes; see records.py)."""
+    label = (records.floats([feature.label_id]) if task.is_regression
+             else records.int64s([feature.label_id]))
+    return records.serialize_example((), {
+        "input_ids": records.int64s(feature.input_ids),
+        "input_mask": records.int64s(feature.input_mask),
+        "segment_ids": records.int64s(feature.segment_ids),
         "label_ids": label,
-        "is_real_example": ints([int(feature.is_real_example)]),
-    }))
-
-
-def feature_spec(max_seq_length: int, task: Task) -> dict:
-    fixed = tf.io.FixedLenFeature
-    return {
-        "input_ids": fixed([max_seq_length], tf.int64),
-        "input_mask": fixed([max_seq_length], tf.int64),
-        "segment_ids": fixed([max_seq_length], tf.int64),
-        "label_ids": fixed([], tf.float32 if task.is_regression else tf.int64),
-        "is_real_example": fixed([], tf.int64),
-    }
-
-
-class BertClassifier(keras.Model):
-    """BertModel + the original classifier: dropout 0.1 on the pooled output, then
-    top-level `output_weights` [num_labels, H] and `output_bias` [num_labels].
-
-    Returns {"logits": [B, L], "log_probs": [B, L], "probabilities": [B, L]} (float32);
-    for regression (L = 1) "predictions" [B] is the logit.
-    """
-
-    # The head fine-tuning adds: the only variables an init checkpoint may lack.
-    HEAD_VARIABLES = ("output_weights", "output_bias")
-
-    def __init__(self, config: BertConfig, num_labels: int, **kwargs):
-        kwargs.setdefault("name", "bert_classifier")
-        super().__init__(**kwargs)
-        self.config = config
-        self.num_labels = num_labels
-        self.bert = BertModel(config, dtype=self.dtype_policy)
-        self.dropout = keras.layers.Dropout(0.1, dtype=self.dtype_policy)
-        # Top-level names, as the original creates them outside any scope.
-        self.output_weights = keras.Variable(
-            truncated_normal(config)((num_labels, config.hidden_size)), name="output_weights"
-        )
-        self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
-        self.built = True
-
-    def call(self, inputs: dict, training=False) -> dict:
-        pooled = self.dropout(self.bert(inputs, training=training)["pooled_output"],
-                              training=training)
-        weights = ops.cast(self.output_weights, pooled.dtype)
-        logits = ops.cast(ops.matmul(pooled, ops.transpose(weights)), "float32")
-        logits = logits + self.output_bias
-        outputs = {
-            "logits": logits,
-            "log_probs": ops.log_softmax(logits, axis=-1),
-            "probabilities": ops.softmax(logits, axis=-1),
-        }
-        if self.num_labels == 1:
-            outputs["predictions"] = logits[:, 0]
-        return outputs
-
-
-class ClassificationTask:
-    """Losses for the training driver: mean cross-entropy (mean squared error for
-    regression) over the global batch's real examples."""
-
-    def __init__(self, task: Task):
-        self.task = task
-
-    def normalizers(self, batch: dict) -> dict:
-        return {"examples": ops.cast(ops.shape(batch["input_ids"])[0], "float32")}
-
-    def per_example_loss(self, outputs: dict, batch: dict):
-        if self.task.is_regression:
-            return ops.square(outputs["predictions"] - ops.cast(batch["label_ids"], "float32"))
-        return -label_log_probs(outputs["log_probs"], batch["label_ids"])
-
-    def loss(self, outputs: dict, batch: dict, normalizers: dict):
-        return ops.sum(self.per_example_loss(outputs, batch)) / normalizers["examples"]
-
-    def predict(self, outputs: dict, batch: dict) -> dict:
-        """What evaluation and prediction keep per example."""
-        result = {
-            "per_example_loss": self.per_example_loss(outputs, batch),
-            "is_real_example": batch["is_real_example"],
-            "label_ids": batch["label_ids"],
-        }
-        if self.task.is_regression:
-            result["predictions"] = outputs["predictions"]
-        else:
-            result["probabilities"] = outputs["probabilities"]
-        return result
+        "is_real_example": records.int64s([int(feature.is_real_example)]),
+    })
 
 
 def compute_metrics(task: Task, outputs: dict[str, np.ndarray], batch_size: int) -> dict:

@@ -1,5 +1,6 @@
-"""SQuAD v1.1 / v2.0 for run_squad.py: reading, doc-stride features, the span head in the
-original layout, and the original's n-best post-processing.
+"""SQuAD v1.1 / v2.0 for run_squad.py: reading, doc-stride features and the original's
+n-best post-processing (the model is heads.BertSpanModel, its loss
+objectives.SpanObjective).
 
 Everything here follows the original `run_squad.py` step for step, because its outputs
 depend on every detail: whitespace word splitting with character-to-word offsets, answer
@@ -17,17 +18,10 @@ import math
 import random
 from collections.abc import Iterator
 
-import keras
-import numpy as np
-import tensorflow as tf
 from absl import logging
-from keras import ops
 
-from bert_tf.config import BertConfig
+from bert_tf import file_io, records
 from bert_tf.errors import BertTfError, UsageError
-from bert_tf.heads import label_log_probs
-from bert_tf.modeling import BertModel, truncated_normal
-from bert_tf.records import write_tfrecords
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
 
@@ -93,9 +87,8 @@ def split_words(text: str) -> tuple[list[str], list[int]]:
 def load_squad_json(path: str) -> list:
     """The `data` list of a SQuAD file. Raises SquadDataError naming the file and problem."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            raw = handle.read()
-    except tf.errors.NotFoundError:
+        raw = file_io.read_bytes(path)
+    except FileNotFoundError:
         raise SquadDataError(f"{path}: no such file") from None
     try:
         document = json.loads(raw.decode("utf-8"))
@@ -218,6 +211,45 @@ def is_max_context(spans: list[tuple[int, int]], span_index: int, position: int)
     return span_index == best_index
 
 
+def tokenize_words(words: list[str], tokenizer: FullTokenizer
+                   ) -> tuple[list[str], list[int], list[int]]:
+    """Whitespace words -> (word pieces, piece -> word index, word -> its first piece)."""
+    pieces, piece_to_word, word_to_piece = [], [], []
+    for index, word in enumerate(words):
+        word_to_piece.append(len(pieces))
+        for piece in tokenizer.tokenize(word):
+            piece_to_word.append(index)
+            pieces.append(piece)
+    return pieces, piece_to_word, word_to_piece
+
+
+def answer_pieces(example: SquadExample, doc: list[str], orig_to_tok: list[int],
+                  tokenizer: FullTokenizer) -> tuple[int, int]:
+    """The training answer's first and last word piece in `doc` ((-1, -1): no answer)."""
+    if example.is_impossible:
+        return -1, -1
+    tok_start = orig_to_tok[example.start_position]
+    if example.end_position < len(example.doc_tokens) - 1:
+        tok_end = orig_to_tok[example.end_position + 1] - 1
+    else:
+        tok_end = len(doc) - 1
+    return improve_answer_span(doc, tok_start, tok_end, tokenizer, example.orig_answer_text)
+
+
+def doc_spans(doc_length: int, max_doc: int, doc_stride: int) -> list[tuple[int, int]]:
+    """The (start, length) windows of at most `max_doc` pieces over a context, each
+    starting `doc_stride` after the previous one, the last reaching the end."""
+    spans = []
+    offset = 0
+    while offset < doc_length:
+        length = min(doc_length - offset, max_doc)
+        spans.append((offset, length))
+        if offset + length == doc_length:
+            break
+        offset += min(length, doc_stride)
+    return spans
+
+
 def convert_examples_to_features(
     examples: list[SquadExample],
     tokenizer: FullTokenizer,
@@ -235,33 +267,11 @@ def convert_examples_to_features(
     unique_id = 1000000000
     for example_index, example in enumerate(examples):
         query = tokenizer.tokenize(example.question_text)[:max_query_length]
-        tok_to_orig, orig_to_tok, doc = [], [], []
-        for i, word in enumerate(example.doc_tokens):
-            orig_to_tok.append(len(doc))
-            for piece in tokenizer.tokenize(word):
-                tok_to_orig.append(i)
-                doc.append(piece)
+        doc, tok_to_orig, orig_to_tok = tokenize_words(example.doc_tokens, tokenizer)
         tok_start = tok_end = None
-        if is_training and example.is_impossible:
-            tok_start = tok_end = -1
-        if is_training and not example.is_impossible:
-            tok_start = orig_to_tok[example.start_position]
-            if example.end_position < len(example.doc_tokens) - 1:
-                tok_end = orig_to_tok[example.end_position + 1] - 1
-            else:
-                tok_end = len(doc) - 1
-            tok_start, tok_end = improve_answer_span(
-                doc, tok_start, tok_end, tokenizer, example.orig_answer_text
-            )
-        max_doc = max_seq_length - len(query) - 3
-        spans = []
-        offset = 0
-        while offset < len(doc):
-            length = min(len(doc) - offset, max_doc)
-            spans.append((offset, length))
-            if offset + length == len(doc):
-                break
-            offset += min(length, doc_stride)
+        if is_training:
+            tok_start, tok_end = answer_pieces(example, doc, orig_to_tok, tokenizer)
+        spans = doc_spans(len(doc), max_seq_length - len(query) - 3, doc_stride)
         for span_index, (span_start, span_length) in enumerate(spans):
             tokens = ["[CLS]", *query, "[SEP]"]
             segment_ids = [0] * len(tokens)
@@ -299,19 +309,22 @@ def shuffle_for_training(examples: list[SquadExample]) -> list[SquadExample]:
     return examples
 
 
-def feature_spec(max_seq_length: int, is_training: bool) -> dict:
-    fixed = tf.io.FixedLenFeature
-    spec = {
-        "unique_ids": fixed([], tf.int64),
-        "input_ids": fixed([max_seq_length], tf.int64),
-        "input_mask": fixed([max_seq_length], tf.int64),
-        "segment_ids": fixed([max_seq_length], tf.int64),
+def record_bytes(unique_id: int, input_ids: list[int], input_mask: list[int],
+                 segment_ids: list[int], answer: tuple[int, int, bool] | None = None) -> bytes:
+    """One serialized tf.train.Example of a SQuAD window (entries in a fixed order; see
+    records.py); `answer` (start, end, is_impossible) for training."""
+    features = {
+        "unique_ids": records.int64s([unique_id]),
+        "input_ids": records.int64s(input_ids),
+        "input_mask": records.int64s(input_mask),
+        "segment_ids": records.int64s(segment_ids),
     }
-    if is_training:
-        spec["start_positions"] = fixed([], tf.int64)
-        spec["end_positions"] = fixed([], tf.int64)
-        spec["is_impossible"] = fixed([], tf.int64)
-    return spec
+    if answer is not None:
+        start, end, is_impossible = answer
+        features["start_positions"] = records.int64s([start])
+        features["end_positions"] = records.int64s([end])
+        features["is_impossible"] = records.int64s([int(is_impossible)])
+    return records.serialize_example((), features)
 
 
 def write_features(
@@ -320,87 +333,27 @@ def write_features(
     """Writes the features' records at `path` (atomically), padded with `unique_ids=0`
     records to a multiple of `pad_to_multiple`. Returns the features (kept for
     post-processing at prediction; training keeps none)."""
-
-    def ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
     kept = []
 
-    def records():
+    def windows():
         count = 0
         for feature in features:
-            record = {
-                "unique_ids": ints([feature.unique_id]),
-                "input_ids": ints(feature.input_ids),
-                "input_mask": ints(feature.input_mask),
-                "segment_ids": ints(feature.segment_ids),
-            }
+            answer = None
             if is_training:
-                record["start_positions"] = ints([feature.start_position])
-                record["end_positions"] = ints([feature.end_position])
-                record["is_impossible"] = ints([int(feature.is_impossible)])
+                answer = (feature.start_position, feature.end_position, feature.is_impossible)
             else:
                 kept.append(feature)
-            yield _example(record)
+            yield record_bytes(feature.unique_id, feature.input_ids, feature.input_mask,
+                               feature.segment_ids, answer)
             count += 1
             length = len(feature.input_ids)
         while count % pad_to_multiple:
-            zeros = ints([0] * length)
-            yield _example({"unique_ids": ints([0]), "input_ids": zeros,
-                            "input_mask": zeros, "segment_ids": zeros})
+            zeros = [0] * length
+            yield record_bytes(0, zeros, zeros, zeros)
             count += 1
 
-    write_tfrecords(path, records())
+    records.write_tfrecords(path, windows())
     return kept
-
-
-def _example(feature: dict) -> bytes:
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-class BertSpanModel(keras.Model):
-    """BertModel + the original span head `cls/squad/output_weights` [2, H] and
-    `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32)."""
-
-    # The head fine-tuning adds: the only variables an init checkpoint may lack.
-    HEAD_VARIABLES = ("cls/squad/",)
-
-    def __init__(self, config: BertConfig, **kwargs):
-        kwargs.setdefault("name", "bert_squad")
-        super().__init__(**kwargs)
-        self.config = config
-        self.bert = BertModel(config, dtype=self.dtype_policy)
-        with keras.name_scope("cls"), keras.name_scope("squad"):
-            self.output_weights = keras.Variable(
-                truncated_normal(config)((2, config.hidden_size)), name="output_weights"
-            )
-            self.output_bias = keras.Variable(np.zeros(2, "float32"), name="output_bias")
-        self.built = True
-
-    def call(self, inputs: dict, training=False) -> dict:
-        sequence = self.bert(inputs, training=training)["sequence_output"]
-        weights = ops.cast(self.output_weights, sequence.dtype)
-        logits = ops.cast(ops.einsum("bsh,kh->bsk", sequence, weights), "float32")
-        logits = logits + self.output_bias
-        return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}
-
-
-class SpanTask:
-    """The original loss: mean over the batch of the start and end cross-entropies, halved."""
-
-    def normalizers(self, batch: dict) -> dict:
-        return {"examples": ops.cast(ops.shape(batch["input_ids"])[0], "float32")}
-
-    def loss(self, outputs: dict, batch: dict, normalizers: dict):
-        total = 0.0
-        for name, positions in (("start_logits", "start_positions"),
-                                ("end_logits", "end_positions")):
-            log_probs = ops.log_softmax(outputs[name], axis=-1)
-            total = total - ops.sum(label_log_probs(log_probs, batch[positions]))
-        return total / 2.0 / normalizers["examples"]
-
-    def predict(self, outputs: dict, batch: dict) -> dict:
-        return {"unique_ids": batch["unique_ids"], **outputs}
 
 
 @dataclasses.dataclass
@@ -504,6 +457,7 @@ def postprocess(
     results: dict[int, RawResult],
     n_best_size: int,
     max_answer_length: int,
+    *,
     do_lower_case: bool,
     version_2_with_negative: bool = False,
     null_score_diff_threshold: float = 0.0,

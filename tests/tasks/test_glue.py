@@ -1,21 +1,16 @@
 """GLUE reading, features, metrics and run_classifier.py against the original's MRPC run."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import data_path, fixture_path
+from conftest import data_path, fixture_path, read_results
 
+from bert_tf.heads import BertClassifier
+from bert_tf.jobs.classifier import ClassifierOptions, run
 from bert_tf.tasks import glue
-from bert_tf.tasks.classifier import ClassifierOptions, run
 from bert_tf.tokenization import FullTokenizer
-
-
-def read_results(path) -> dict:
-    lines = Path(path).read_text().splitlines()
-    return {key: float(value) for key, value in (line.split(" = ") for line in lines)}
 
 
 @pytest.mark.parametrize(
@@ -157,7 +152,7 @@ def test_predict_on_other_inputs_matches_the_original_probabilities(tmp_path):
 
 
 def test_classifier_checkpoint_layout_and_bad_flags(tmp_path, tiny_config):
-    model = glue.BertClassifier(tiny_config, 3)
+    model = BertClassifier(tiny_config, 3)
     names = {v.path for v in model.weights}
     assert {"output_weights", "output_bias"} <= names
     assert model.output_weights.shape == (3, tiny_config.hidden_size)

@@ -9,7 +9,10 @@ import tensorflow as tf
 from conftest import data_path, event_scalars, fixture_path
 
 import bert_tf
-from bert_tf.tasks import extract, squad, squad_eval, squad_run
+from bert_tf import heads, objectives
+from bert_tf.jobs import extract
+from bert_tf.jobs import squad as squad_job
+from bert_tf.tasks import squad, squad_eval
 from bert_tf.tokenization import FullTokenizer
 
 
@@ -17,7 +20,7 @@ def tokenizer():
     return FullTokenizer(str(fixture_path("tiny_ckpt", "vocab.txt")), True)
 
 
-def squad_options(output_dir, **overrides) -> squad_run.SquadOptions:
+def squad_options(output_dir, **overrides) -> squad_job.SquadOptions:
     tiny = fixture_path("tiny_ckpt")
     values = dict(
         bert_config_file=str(tiny / "bert_config.json"), vocab_file=str(tiny / "vocab.txt"),
@@ -26,7 +29,7 @@ def squad_options(output_dir, **overrides) -> squad_run.SquadOptions:
         do_predict=True, max_seq_length=128, doc_stride=64,
     )
     values.update(overrides)
-    return squad_run.SquadOptions(**values)
+    return squad_job.SquadOptions(**values)
 
 
 def test_split_words_and_answer_spans():
@@ -74,7 +77,7 @@ def test_windows_follow_doc_stride_and_keep_the_answer():
 
 
 def test_predictions_reproduce_the_original_run(tmp_path):
-    squad_run.run(squad_options(tmp_path), tf.distribute.get_strategy())
+    squad_job.run(squad_options(tmp_path), tf.distribute.get_strategy())
     ours = json.loads((tmp_path / "predictions.json").read_text())
     original = json.loads(fixture_path("squad", "predictions.json").read_text())
     assert list(ours) == list(original)  # same questions, same order
@@ -122,7 +125,7 @@ def test_v2_metrics_equal_the_official_scripts_numbers_with_best_thresholds():
 
 def test_v2_prediction_writes_null_odds_and_scores_them(tmp_path):
     data = data_path("squad", "v2_dev_normans.json")
-    squad_run.run(squad_options(tmp_path, predict_file=str(data), version_2_with_negative=True,
+    squad_job.run(squad_options(tmp_path, predict_file=str(data), version_2_with_negative=True,
                                 null_score_diff_threshold=3.0), tf.distribute.get_strategy())
     predictions = json.loads((tmp_path / "predictions.json").read_text())
     null_odds = json.loads((tmp_path / "null_odds.json").read_text())
@@ -135,7 +138,7 @@ def test_v2_prediction_writes_null_odds_and_scores_them(tmp_path):
 
 
 def _mean_span_loss(config, checkpoint: str, features) -> float:
-    model = squad.BertSpanModel(config)
+    model = heads.BertSpanModel(config)
     bert_tf.checkpoint.load_checkpoint(model, checkpoint)
     total = 0.0
     for start in range(0, len(features), 64):
@@ -144,7 +147,8 @@ def _mean_span_loss(config, checkpoint: str, features) -> float:
             ("input_ids", "input_ids"), ("input_mask", "input_mask"),
             ("segment_ids", "segment_ids"), ("start_positions", "start_position"),
             ("end_positions", "end_position"))}
-        loss = squad.SpanTask().loss(model(batch), batch, {"examples": np.float32(len(chunk))})
+        normalizers = {"examples": np.float32(len(chunk))}
+        loss = objectives.SpanObjective().loss(model(batch), batch, normalizers)
         total += float(loss) * len(chunk)
     return total / len(features)
 
@@ -160,7 +164,7 @@ def test_squad_fine_tuning_reaches_the_original_training_loss(tmp_path):
         init_checkpoint=str(tiny / "bert_model.ckpt"), train_batch_size=16,
         num_train_epochs=2.0, learning_rate=3e-4, iterations_per_loop=19, seed=1,
     )
-    squad_run.run(options, tf.distribute.get_strategy())
+    squad_job.run(options, tf.distribute.get_strategy())
     reader = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-76"))
     assert reader.get_tensor("global_step") == 76  # int(609 / 16 * 2)
     assert reader.get_variable_to_shape_map()["cls/squad/output_weights"] == [2, 64]
@@ -198,7 +202,7 @@ def test_bad_squad_input(tmp_path):
     examples, skipped = squad.read_squad_examples(str(bad), True)
     assert skipped == 1 and [e.qas_id for e in examples] == ["2"]
     with pytest.raises(ValueError, match="doc_stride=200 must be between 1 and"):
-        squad_run.run(squad_options(tmp_path, doc_stride=200), tf.distribute.get_strategy())
+        squad_job.run(squad_options(tmp_path, doc_stride=200), tf.distribute.get_strategy())
 
 
 def test_extract_features_writes_the_original_structure(tmp_path):
@@ -289,17 +293,17 @@ def test_postprocessing_on_hand_built_logits():
         list(np.exp([6.0, 4.0, 2.0]) / np.exp([6.0, 4.0, 2.0]).sum()))
     # "911 ." is mapped back onto "911." without its period, as get_final_text does.
     example, feature, results = _hand_built({9: 4.0}, {9: 4.0})
-    predictions, _, _ = squad.postprocess([example], [feature], results, 3, 4, True)
+    predictions, _, _ = squad.postprocess([example], [feature], results, 3, 4, do_lower_case=True)
     assert predictions["q1"] == "911"
     # v2.0: the null score (6) beats the best span (2) by more than the threshold -> "".
     example, feature, results = _hand_built({5: 1.0}, {6: 1.0}, null=3.0)
     predictions, nbest, null_odds = squad.postprocess(
-        [example], [feature], results, 3, 4, True, version_2_with_negative=True,
+        [example], [feature], results, 3, 4, do_lower_case=True, version_2_with_negative=True,
         null_score_diff_threshold=0.0)
     assert predictions["q1"] == "" and null_odds["q1"] == pytest.approx(4.0)
     assert nbest["q1"][0]["text"] == ""
     predictions, _, _ = squad.postprocess(
-        [example], [feature], results, 3, 4, True, version_2_with_negative=True,
+        [example], [feature], results, 3, 4, do_lower_case=True, version_2_with_negative=True,
         null_score_diff_threshold=5.0)
     assert predictions["q1"] == "Normans"
     assert squad.best_indexes([1.0, 3.0, 3.0, 2.0], 3) == [1, 2, 3]  # ties: lower index first

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from bert_tf import file_io, training
 from bert_tf.checkpoint import load_checkpoint, require_complete
@@ -22,26 +23,37 @@ from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError
 from bert_tf.features import EncodedInput, encode_text
 from bert_tf.input_pipeline import in_order_batches
+from bert_tf.jobs import stages
 from bert_tf.modeling import BertModel
+from bert_tf.options import DeviceOptions, option
 from bert_tf.tokenization import FullTokenizer, check_vocab_fits, convert_to_unicode
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
 
 
-@dataclasses.dataclass
-class ExtractOptions:
+@dataclasses.dataclass(kw_only=True)
+class ExtractOptions(DeviceOptions):
     """The flags of extract_features.py (the original's names and defaults)."""
 
-    input_file: str
-    output_file: str
-    bert_config_file: str
-    init_checkpoint: str
-    vocab_file: str
-    layers: str = "-1,-2,-3,-4"
-    max_seq_length: int = 128
-    do_lower_case: bool = True
-    batch_size: int = 32
-    jit_compile: bool = False
+    input_file: str = option(help="Text input, one example per line (a ||| b for pairs).",
+                             required=True)
+    output_file: str = option(help="JSON-lines output.", required=True)
+    bert_config_file: str = option(help="The config json file of the pre-trained model.",
+                                   required=True)
+    init_checkpoint: str = option(help="Initial checkpoint (usually a pre-trained model).",
+                                  required=True)
+    vocab_file: str = option(help="The vocabulary file that the BERT model was trained on.",
+                             required=True)
+    layers: str = option("-1,-2,-3,-4", "Comma-separated layer indexes.")
+    max_seq_length: int = option(128, "Maximum total input sequence length.")
+    do_lower_case: bool = option(True, "Whether to lower case the input text.")
+    batch_size: int = option(32, "Batch size for predictions.")
+    use_one_hot_embeddings: bool = option(False, "Accepted for compatibility (no effect: "
+                                                 "gathers give the same numbers).")
+
+    def output_lock(self, strategy):
+        """Holds `output_file` for the run (file_io.holding_output)."""
+        return file_io.holding_output(self.output_file, "output_file")
 
 
 def read_examples(path: str) -> list[tuple[str, str | None]]:
@@ -76,8 +88,8 @@ def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
 def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
     """Writes `output_file` (atomically); returns the number of lines written."""
     config = BertConfig.from_json_file(options.bert_config_file)
-    training.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
-    training.check_batch_size("batch_size", options.batch_size, strategy.num_replicas_in_sync)
+    stages.check_sequence_length(options.max_seq_length, config, options.bert_config_file)
+    stages.check_batch_size("batch_size", options.batch_size, strategy.num_replicas_in_sync)
     layer_indexes = parse_layers(options.layers, config.num_hidden_layers)
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
     check_vocab_fits(tokenizer.vocab, options.vocab_file, config.vocab_size,
@@ -92,6 +104,7 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
         for line in json_lines(strategy, model, encoded, layer_indexes, options.batch_size,
                                options.jit_compile):
             writer.write(line + "\n")
+    logging.info("Wrote %d lines to %s", len(encoded), options.output_file)
     return len(encoded)
 
 

@@ -1,0 +1,112 @@
+"""run_classifier.py's job: fine-tune, evaluate and predict a GLUE/XNLI task.
+
+As the original: features cached as `train.tf_record` / `eval.tf_record` /
+`predict.tf_record` in `output_dir`; `num_train_steps = int(examples / batch * epochs)`,
+warmup `int(steps * warmup_proportion)`; `eval_results.txt` with `eval_accuracy`,
+`eval_loss`, `global_step`, `loss` (plus the task's GLUE metric); `test_results.tsv` with
+one line of class probabilities per test example. Also `<TASK>.tsv`, a GLUE submission
+file (`index<TAB>prediction`, label names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bert_tf import file_io
+from bert_tf.heads import BertClassifier
+from bert_tf.input_pipeline import classifier_features
+from bert_tf.jobs import stages
+from bert_tf.objectives import ClassificationObjective
+from bert_tf.options import FineTuningOptions, option
+from bert_tf.tasks import glue
+
+# The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
+SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}
+
+
+@dataclasses.dataclass(kw_only=True)
+class ClassifierOptions(FineTuningOptions):
+    """The flags of run_classifier.py: the fine-tuning flags and the original's own."""
+
+    data_dir: str = option(help="The input data dir. Should contain the .tsv files.",
+                           required=True)
+    task_name: str = option(help="The name of the task to train.", required=True)
+    do_eval: bool = option(False, "Whether to run eval on the dev set.")
+    do_predict: bool = option(False, "Whether to run the model on the test set.")
+    eval_batch_size: int = option(8, "Total batch size for eval.")
+    xnli_language: str = option("zh", "XNLI: the language of the dev/test examples kept.")
+
+
+def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
+    """Runs the requested stages; returns {"eval": results, "predict": path} as done."""
+    config = stages.prepare(options, strategy, ["do_train", "do_eval", "do_predict"],
+                            ["train_batch_size", "eval_batch_size", "predict_batch_size"])
+    task = glue.get_task(options.task_name, options.xnli_language)
+    tokenizer = stages.load_tokenizer(options, config)
+    train_examples = glue.read_examples(task, options.data_dir, "train") if options.do_train else []
+    num_train_steps = int(len(train_examples) / options.train_batch_size * options.num_train_epochs)
+    model, optimizer = stages.build(
+        options, strategy, lambda dtype: BertClassifier(config, task.num_labels, dtype=dtype),
+        num_train_steps, int(num_train_steps * options.warmup_proportion),
+    )
+    objective = ClassificationObjective(task.is_regression)
+    spec = classifier_features(options.max_seq_length, task.is_regression)
+
+    def predict(split: str, name: str, batch_size: int) -> dict[str, np.ndarray]:
+        examples = glue.read_examples(task, options.data_dir, split)
+        path = os.path.join(options.output_dir, f"{name}.tf_record")
+        glue.write_features(examples, task, options.max_seq_length, tokenizer, path,
+                            pad_to_multiple=batch_size)
+        logging.info("%s: %d examples", split, len(examples))
+        dataset_fn = stages.record_batches(options, path, spec, batch_size, False)
+        return stages.predict(strategy, model, objective.predict, dataset_fn, options)
+
+    train_file = os.path.join(options.output_dir, "train.tf_record")
+    if options.do_train:
+        glue.write_features(train_examples, task, options.max_seq_length, tokenizer, train_file)
+    global_step = stages.train_or_restore(
+        options, strategy, model, optimizer, objective=objective,
+        dataset_fn=stages.record_batches(options, train_file, spec, options.train_batch_size,
+                                         True),
+        num_train_steps=num_train_steps,
+    )
+    result: dict = {}
+    if options.do_eval:
+        results = {}
+        for split, suffix in zip(task.dev_splits, ("", "_mismatched"), strict=False):
+            metrics = glue.compute_metrics(task, predict(split, "eval", options.eval_batch_size),
+                                           options.eval_batch_size)
+            results.update({f"{key}{suffix}": value for key, value in metrics.items()})
+        result["eval"] = stages.report(strategy, options.output_dir,
+                                       {**results, "global_step": global_step})
+    if options.do_predict:
+        outputs = predict("test", "predict", options.predict_batch_size)
+        if strategy.extended.should_checkpoint:
+            result["predict"] = write_predictions(task, outputs, options.output_dir)
+    return result
+
+
+def write_predictions(task: glue.Task, outputs: dict, output_dir: str) -> str:
+    """`test_results.tsv` (the original's: probabilities, or the score for regression) and
+    the GLUE submission file `<TASK>.tsv`, both atomically, for the real (not padding)
+    examples of `outputs`. Returns the first's path."""
+    real = outputs["is_real_example"].astype(bool)
+    if task.is_regression:
+        scores = outputs["predictions"][real]
+        lines = [f"{np.float32(score)}\n" for score in scores]
+        names = [f"{score:.3f}" for score in scores]
+    else:
+        probabilities = outputs["probabilities"][real]
+        lines = ["\t".join(str(p) for p in row) + "\n" for row in probabilities]
+        names = [task.labels[i] for i in probabilities.argmax(-1)]
+    path = os.path.join(output_dir, "test_results.tsv")
+    file_io.write_atomically(path, "".join(lines))
+    submission = ["index\tprediction\n"] + [f"{i}\t{name}\n" for i, name in enumerate(names)]
+    name = SUBMISSION_NAMES.get(task.name, task.name.upper())
+    file_io.write_atomically(os.path.join(output_dir, f"{name}.tsv"), "".join(submission))
+    return path

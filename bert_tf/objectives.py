@@ -1,0 +1,148 @@
+"""What the training driver optimizes and reports, per kind of model: losses, eval metric
+sums and the per-example values prediction keeps. Each objective is written against the
+model's outputs (`heads.py`) and a batch of records (`input_pipeline.py`), and follows
+`training.Objective` (and `training.Metrics` where the driver evaluates).
+
+- `PretrainingObjective`: masked LM `sum(w * -log p(label)) / (sum(w) + 1e-5)` over the
+  masked positions of the batch (w = `masked_lm_weights`, 0 on padding slots) plus next
+  sentence `mean(-log p(label))`; eval metrics as the original `metric_fn`.
+- `ClassificationObjective`: mean cross-entropy (squared error for regression).
+- `SpanObjective`: the mean of the start and end cross-entropies (run_squad.py).
+
+Shapes: B batch, S sequence length, P masked positions, C classes.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+
+def label_log_probs(log_probs, labels):
+    """[..., C] log-probabilities and [...] int labels -> [...] log p(label)."""
+    labels = ops.expand_dims(ops.cast(labels, "int32"), -1)
+    return ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
+
+
+def _hits(log_probs, labels):
+    """1.0 where the arg-max class is the label, else 0.0; shape of `labels`."""
+    predictions = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
+    return ops.cast(predictions == ops.cast(labels, "int32"), "float32")
+
+
+def _examples(batch: dict) -> dict:
+    """The normalizer of a per-example mean: the batch's row count."""
+    return {"examples": ops.cast(ops.shape(batch["input_ids"])[0], "float32")}
+
+
+class PretrainingObjective:
+    """Masked LM + next sentence prediction on `BertPretrainer` outputs; with `nsp=False`
+    (RoBERTa) masked LM alone."""
+
+    def __init__(self, nsp: bool = True):
+        self.nsp = nsp
+
+    def normalizers(self, batch: dict) -> dict:
+        return {"masked_lm_weight": ops.sum(batch["masked_lm_weights"]), **_examples(batch)}
+
+    def _per_example_losses(self, outputs: dict, batch: dict):
+        """-> masked-LM losses [B, P] and next-sentence losses [B]."""
+        masked_lm = -label_log_probs(outputs["masked_lm_log_probs"], batch["masked_lm_ids"])
+        labels = ops.reshape(batch["next_sentence_labels"], (-1,))
+        next_sentence = -label_log_probs(outputs["next_sentence_log_probs"], labels)
+        return masked_lm, next_sentence
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        """This replica's share of the global batch's total loss (scalar float32)."""
+        masked_lm, next_sentence = self._per_example_losses(outputs, batch)
+        weights = batch["masked_lm_weights"]
+        masked_lm_loss = ops.sum(weights * masked_lm) / (normalizers["masked_lm_weight"] + 1e-5)
+        if not self.nsp:
+            return masked_lm_loss
+        return masked_lm_loss + ops.sum(next_sentence) / normalizers["examples"]
+
+    def metrics(self, outputs: dict, batch: dict) -> dict:
+        """Sums over this replica's batch."""
+        masked_lm, next_sentence = self._per_example_losses(outputs, batch)
+        weights = batch["masked_lm_weights"]
+        masked_lm_hits = _hits(outputs["masked_lm_log_probs"], batch["masked_lm_ids"])
+        labels = ops.reshape(batch["next_sentence_labels"], (-1,))
+        next_sentence_hits = _hits(outputs["next_sentence_log_probs"], labels)
+        return {
+            "masked_lm_correct": ops.sum(weights * masked_lm_hits),
+            "masked_lm_loss": ops.sum(weights * masked_lm),
+            "masked_lm_weight": ops.sum(weights),
+            "next_sentence_correct": ops.sum(next_sentence_hits),
+            "next_sentence_loss": ops.sum(next_sentence),
+            "examples": ops.cast(ops.shape(labels)[0], "float32"),
+        }
+
+    def finalize_metrics(self, batches: list[dict]) -> dict:
+        """Per-batch sums -> the original's eval_results values."""
+        total = {name: sum(batch[name] for batch in batches) for name in batches[0]}
+        batch_losses = [
+            b["masked_lm_loss"] / (b["masked_lm_weight"] + 1e-5)
+            + (b["next_sentence_loss"] / b["examples"] if self.nsp else 0.0)
+            for b in batches
+        ]
+        results = {
+            "loss": sum(batch_losses) / len(batch_losses),
+            "masked_lm_accuracy": total["masked_lm_correct"] / total["masked_lm_weight"],
+            "masked_lm_loss": total["masked_lm_loss"] / total["masked_lm_weight"],
+        }
+        if self.nsp:
+            results["next_sentence_accuracy"] = (
+                total["next_sentence_correct"] / total["examples"])
+            results["next_sentence_loss"] = total["next_sentence_loss"] / total["examples"]
+        return results
+
+
+class ClassificationObjective:
+    """Mean cross-entropy over the global batch (mean squared error for regression, a
+    one-output `BertClassifier`)."""
+
+    def __init__(self, is_regression: bool = False):
+        self.is_regression = is_regression
+
+    def normalizers(self, batch: dict) -> dict:
+        return _examples(batch)
+
+    def per_example_loss(self, outputs: dict, batch: dict):
+        """[B] losses."""
+        if self.is_regression:
+            return ops.square(outputs["predictions"] - ops.cast(batch["label_ids"], "float32"))
+        return -label_log_probs(outputs["log_probs"], batch["label_ids"])
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        return ops.sum(self.per_example_loss(outputs, batch)) / normalizers["examples"]
+
+    def predict(self, outputs: dict, batch: dict) -> dict:
+        """What evaluation and prediction keep per example."""
+        result = {
+            "per_example_loss": self.per_example_loss(outputs, batch),
+            "is_real_example": batch["is_real_example"],
+            "label_ids": batch["label_ids"],
+        }
+        if self.is_regression:
+            result["predictions"] = outputs["predictions"]
+        else:
+            result["probabilities"] = outputs["probabilities"]
+        return result
+
+
+class SpanObjective:
+    """The original loss: mean over the batch of the start and end cross-entropies, halved."""
+
+    def normalizers(self, batch: dict) -> dict:
+        return _examples(batch)
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        total = 0.0
+        for name, positions in (("start_logits", "start_positions"),
+                                ("end_logits", "end_positions")):
+            log_probs = ops.log_softmax(outputs[name], axis=-1)
+            total = total - ops.sum(label_log_probs(log_probs, batch[positions]))
+        return total / 2.0 / normalizers["examples"]
+
+    def predict(self, outputs: dict, batch: dict) -> dict:
+        """What prediction keeps: the window's id and its [B, S] start and end logits."""
+        return {"unique_ids": batch["unique_ids"], **outputs}

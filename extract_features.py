@@ -8,7 +8,8 @@ extract_features.py.
         --max_seq_length=128 --batch_size=8
 """
 
-from bert_tf.jobs import extract, stages
+from bert_tf import options
+from bert_tf.jobs import extract
 
 if __name__ == "__main__":
-    stages.main("extract_features.py", extract.ExtractOptions, extract.run)
+    options.main("extract_features.py", extract.ExtractOptions, extract.run)

@@ -12,7 +12,8 @@ fields of bert_tf.jobs.classifier.ClassifierOptions: the original's names and de
 then additions.
 """
 
-from bert_tf.jobs import classifier, stages
+from bert_tf import options
+from bert_tf.jobs import classifier
 
 if __name__ == "__main__":
-    stages.main("run_classifier.py", classifier.ClassifierOptions, classifier.run)
+    options.main("run_classifier.py", classifier.ClassifierOptions, classifier.run)

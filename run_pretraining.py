@@ -11,7 +11,8 @@ names and defaults, then additions. Checkpoints are `output_dir/model.ckpt-N` in
 original layout; a rerun of the same command resumes from the latest one.
 """
 
-from bert_tf.jobs import pretraining, stages
+from bert_tf import options
+from bert_tf.jobs import pretraining
 
 if __name__ == "__main__":
-    stages.main("run_pretraining.py", pretraining.PretrainingOptions, pretraining.run)
+    options.main("run_pretraining.py", pretraining.PretrainingOptions, pretraining.run)

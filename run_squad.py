@@ -12,7 +12,8 @@ original, plus eval_results.json with the official metrics when the predict file
 answers. Score any predictions with `python -m bert_tf.tasks.squad_eval DATA PREDICTIONS`.
 """
 
-from bert_tf.jobs import squad, stages
+from bert_tf import options
+from bert_tf.jobs import squad
 
 if __name__ == "__main__":
-    stages.main("run_squad.py", squad.SquadOptions, squad.run)
+    options.main("run_squad.py", squad.SquadOptions, squad.run)

@@ -4,6 +4,12 @@ Text is split by the GPT-2 pattern (contractions, runs of letters, of digits, of
 symbols, each with an optional leading space; whitespace), every piece's UTF-8 bytes are
 mapped to printable characters (so no byte is unknown and no text is lost), and pairs are
 merged in the order of `merges.txt` until none applies. `decode(encode(text)) == text`.
+
+For RoBERTa-style pretraining the tokenizer stands in for `FullTokenizer`
+(`tokenization.load_tokenizer` with a merges file): `tokenize`, `vocab` and
+`convert_tokens_to_ids` as the data and masking code use them, with BERT's special names
+as aliases of RoBERTa's (`[CLS]` = `<s>`, `[SEP]` = `</s>`, `[MASK]` = `<mask>`,
+`[PAD]` = `<pad>`, `[UNK]` = `<unk>`), so the records hold RoBERTa's ids in BERT's layout.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import functools
 import json
 
 import regex
-import tensorflow as tf
 
+from bert_tf import file_io
 from bert_tf.errors import UsageError
 
 PATTERN = regex.compile(
@@ -36,26 +42,36 @@ def byte_to_char() -> dict[int, str]:
     return mapping
 
 
+# BERT's special token names -> RoBERTa's, for the data and masking code written for BERT.
+SPECIAL_ALIASES = {"[CLS]": "<s>", "[SEP]": "</s>", "[MASK]": "<mask>", "[PAD]": "<pad>",
+                   "[UNK]": "<unk>"}
+
+
 class ByteLevelBPETokenizer:
     """Encodes text to ids with a byte-level BPE vocabulary and its merges."""
 
-    def __init__(self, vocab_file: str, merges_file: str):
-        with tf.io.gfile.GFile(vocab_file, "r") as handle:
-            try:
-                self.vocab: dict[str, int] = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise UsageError(f"{vocab_file}: not a JSON vocabulary ({error})") from None
-        self.inverse = {index: token for token, index in self.vocab.items()}
+    def __init__(self, vocab_file: str, merges_file: str, do_lower_case: bool = False):
+        try:
+            vocab = json.loads(file_io.read_bytes(vocab_file).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise UsageError(f"{vocab_file}: not a JSON vocabulary ({error})") from None
+        if not isinstance(vocab, dict):
+            raise UsageError(f"{vocab_file}: not a JSON vocabulary (expected an object)")
+        self.inverse = {index: token for token, index in vocab.items()}
+        # BERT's special names as aliases of RoBERTa's, where the vocabulary has them.
+        aliases = {bert: vocab[roberta] for bert, roberta in SPECIAL_ALIASES.items()
+                   if roberta in vocab and bert not in vocab}
+        self.vocab: dict[str, int] = {**vocab, **aliases}
+        self.do_lower_case = do_lower_case
         self.ranks: dict[tuple[str, str], int] = {}
-        with tf.io.gfile.GFile(merges_file, "r") as handle:
-            for number, line in enumerate(handle.read().split("\n"), start=1):
-                if not line or line.startswith("#version"):
-                    continue
-                parts = line.split(" ")
-                if len(parts) != 2:
-                    raise UsageError(f"{merges_file}:{number}: expected two symbols, got "
-                                     f"{line!r}")
-                self.ranks[(parts[0], parts[1])] = len(self.ranks)
+        text = file_io.read_bytes(merges_file).decode("utf-8")
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line or line.startswith("#version"):
+                continue
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise UsageError(f"{merges_file}:{number}: expected two symbols, got {line!r}")
+            self.ranks[(parts[0], parts[1])] = len(self.ranks)
         self._char_to_byte = {c: b for b, c in byte_to_char().items()}
         self._cache: dict[str, list[str]] = {}
 
@@ -83,6 +99,9 @@ class ByteLevelBPETokenizer:
         return symbols
 
     def tokenize(self, text: str) -> list[str]:
+        """Text (lowercased first with `do_lower_case`) -> BPE symbols."""
+        if self.do_lower_case:
+            text = text.lower()
         table = byte_to_char()
         tokens = []
         for piece in PATTERN.findall(text):
@@ -96,6 +115,9 @@ class ByteLevelBPETokenizer:
             return [self.vocab[token] for token in self.tokenize(text)]
         except KeyError as error:
             raise UsageError(f"BPE symbol {error.args[0]!r} is not in the vocabulary") from None
+
+    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
+        return [self.vocab[token] for token in tokens]
 
     def decode(self, ids: list[int]) -> str:
         data = bytes(self._char_to_byte[c] for i in ids for c in self.inverse[i])

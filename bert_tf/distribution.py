@@ -18,8 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.errors import BertTfError
-
-STRATEGIES = ("", "tpu", "mirrored", "multi_worker", "one_device")
+from bert_tf.options import STRATEGIES
 
 
 class DistributionError(BertTfError, ValueError):

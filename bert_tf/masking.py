@@ -12,6 +12,7 @@ depend on (seed, batch index): a new epoch gives new masks, the same seed the sa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -33,15 +34,20 @@ class DynamicMasking:
     max_ngram: int = 1  # ALBERT: spans of up to this many words, P(n) ~ 1/n
 
     @classmethod
-    def from_vocab(cls, vocab_file: str, whole_word: bool = False, **kwargs) -> DynamicMasking:
-        vocab = load_vocab(vocab_file)
+    def from_vocab(cls, vocab: str | Mapping[str, int], whole_word: bool = False,
+                   **kwargs) -> DynamicMasking:
+        """From a vocab.txt path, or a token -> id mapping (a tokenizer's `vocab`, where
+        BERT's special names may alias other tokens' ids: bpe.py)."""
+        if isinstance(vocab, str):
+            vocab = load_vocab(vocab)
+        size = max(vocab.values()) + 1
         continuation = None
         if whole_word:
-            continuation = np.zeros(len(vocab), bool)
+            continuation = np.zeros(size, bool)
             for token, index in vocab.items():
                 continuation[index] = token.startswith("##")
         specials = tuple(vocab[t] for t in ("[CLS]", "[SEP]", "[PAD]") if t in vocab)
-        return cls(len(vocab), vocab["[MASK]"], specials, continuation, **kwargs)
+        return cls(size, vocab["[MASK]"], specials, continuation, **kwargs)
 
 
 def _stable_argsort(values: tf.Tensor) -> tf.Tensor:

@@ -6,6 +6,7 @@ on. A script defines its flags from its class (`define_flags`) and reads them ba
 (`from_flags`), so a flag exists only where a job reads it, and the flags the scripts
 share are declared once, in the base classes below:
 
+- `JobOptions`: the base of every job's options (create_pretraining_data.py's too);
 - `DeviceOptions`: where to run (the original's TPU flags, `distribution_strategy`,
   `num_cpu_devices`) and `jit_compile`;
 - `TrainingOptions`: what every training script has (checkpoints, batch, optimizer,
@@ -14,18 +15,23 @@ share are declared once, in the base classes below:
   warmup proportion, predict batch).
 
 The original flags keep their names, defaults and help; additions default to the
-original's behaviour.
+original's behaviour. `main` is every script's entry. This module imports no TensorFlow
+(the data script starts without it); the strategy is made on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from absl import flags
+from absl import app, flags
 
-from bert_tf.distribution import STRATEGIES
+from bert_tf import errors
+
+# distribution_strategy values (distribution.get_strategy makes them).
+STRATEGIES = ("", "tpu", "mirrored", "multi_worker", "one_device")
 
 
 def option(default=None, help: str = "", *, choices: Sequence[str] | None = None,  # noqa: A002
@@ -38,7 +44,17 @@ def option(default=None, help: str = "", *, choices: Sequence[str] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
-class DeviceOptions:
+class JobOptions:
+    """The base of every job's options."""
+
+    def output_lock(self, strategy=None) -> contextlib.AbstractContextManager:
+        """What `main` holds for the run; jobs that hold their outputs themselves (the data
+        job, per mode) hold nothing here."""
+        return contextlib.nullcontext()
+
+
+@dataclasses.dataclass(kw_only=True)
+class DeviceOptions(JobOptions):
     """Where a job runs: the original's TPU flags and this port's strategies."""
 
     use_tpu: bool = option(False, "Whether to use TPU or GPU/CPU.")
@@ -120,6 +136,26 @@ class FineTuningOptions(TrainingOptions):
     predict_batch_size: int = option(8, "Total batch size for predict.")
     num_train_epochs: float = option(3.0, "Total number of training epochs to perform.")
     warmup_proportion: float = option(0.1, "Proportion of training for linear warmup.")
+
+
+def main(script: str, options_class: type, run: Callable) -> None:
+    """A script's `__main__`: flags from `options_class`, parsed into it; for a job that
+    runs on devices (DeviceOptions) the strategy is made and `run(options, strategy)`
+    called, else `run(options)`; `output_lock` is held around it, and the package's errors
+    become a one-line exit (errors.run_script)."""
+    define_flags(options_class)
+
+    def job() -> None:
+        options = from_flags(options_class)
+        if not isinstance(options, DeviceOptions):
+            with options.output_lock():
+                run(options)
+            return
+        strategy = options.strategy()
+        with options.output_lock(strategy):
+            run(options, strategy)
+
+    app.run(lambda argv: errors.run_script(script, job))
 
 
 def _flag_type(hint) -> type:

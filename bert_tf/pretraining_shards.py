@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from bert_tf import file_io
 from bert_tf import pretraining_data as pd
 from bert_tf.errors import describe_os_error
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.tokenization import load_tokenizer
 
 SHARDS_PER_WORKER = 4
 
@@ -153,9 +153,9 @@ def prepare_output(output_file: str, finals: Sequence[str], clean: bool) -> None
 _worker: dict = {}
 
 
-def _start_worker(vocab_file: str, do_lower_case: bool, options: pd.InstanceOptions, seed: int,
-                  skip_invalid_utf8: bool) -> None:
-    tokenizer = FullTokenizer(vocab_file, do_lower_case)
+def _start_worker(tokenizer_files: tuple[str, bool, str | None], options: pd.InstanceOptions,
+                  seed: int, skip_invalid_utf8: bool) -> None:
+    tokenizer = load_tokenizer(*tokenizer_files)
     _worker.update(tokenizer=tokenizer, vocab_words=list(tokenizer.vocab), options=options,
                    seed=seed, skip_invalid_utf8=skip_invalid_utf8)
 
@@ -314,6 +314,7 @@ def create_sharded(
     do_lower_case: bool,
     options: pd.InstanceOptions,
     *,
+    merges_file: str | None = None,
     seed: int,
     num_workers: int,
     shard_size_mb: float = 8.0,
@@ -335,7 +336,7 @@ def create_sharded(
     prepare_output(output_file, finals, clean_output)
     jobs = [ShardJob(shard, file_io.staging_path(final), final)
             for shard, final in zip(shards, finals, strict=True)]
-    initargs = (vocab_file, do_lower_case, options, seed, skip_invalid_utf8)
+    initargs = ((vocab_file, do_lower_case, merges_file), options, seed, skip_invalid_utf8)
     summaries: list[ShardSummary] = []
     try:
         if num_workers <= 1:

@@ -63,12 +63,25 @@ def validate_case_matches_checkpoint(do_lower_case: bool, init_checkpoint: str |
 def check_vocab_fits(vocab: dict, vocab_file: str, vocab_size: int, config_file: str) -> None:
     """Refuses a vocabulary with more tokens than the model has embeddings: ids past
     `vocab_size` would fail at the first step (or, on some devices, read garbage)."""
-    if vocab_size is not None and len(vocab) > vocab_size:
+    needed = max(vocab.values(), default=-1) + 1  # ids 0 .. needed - 1 need embeddings
+    if vocab_size is not None and needed > vocab_size:
         raise VocabError(
-            f"{vocab_file}: {len(vocab)} tokens, but vocab_size in {config_file} is "
+            f"{vocab_file}: {needed} tokens, but vocab_size in {config_file} is "
             f"{vocab_size}: ids from {vocab_size} on would have no embedding; use the "
             f"vocab.txt that belongs to this config and checkpoint"
         )
+
+
+def load_tokenizer(vocab_file: str, do_lower_case: bool = True,
+                   merges_file: str | None = None):
+    """`FullTokenizer(vocab_file, do_lower_case)`, or with `merges_file` the byte-level BPE
+    tokenizer of a RoBERTa-style `vocab.json` (bpe.ByteLevelBPETokenizer, which answers the
+    same `tokenize` / `vocab` / `convert_tokens_to_ids`, BERT's special names included)."""
+    if merges_file:
+        from bert_tf.bpe import ByteLevelBPETokenizer
+
+        return ByteLevelBPETokenizer(vocab_file, merges_file, do_lower_case)
+    return FullTokenizer(vocab_file, do_lower_case)
 
 
 def convert_to_unicode(text: str | bytes) -> str:

@@ -246,8 +246,12 @@ class InputDataError(BertTfError, ValueError):
 
 
 def _input_error(error: tf.errors.InvalidArgumentError, step: int) -> Exception:
-    """An out-of-range lookup in a train step -> what the user can do about it."""
-    found = re.search(r"indices\[[\d,]*\] = -?\d+ is not in \[0, \d+\)", error.message)
+    """An out-of-range lookup in a train step -> what the user can do about it. Whichever
+    op meets the id first reports it: the embedding gather (`indices[..] = N is not in
+    [0, V)`) or its gradient's segment sum (`segment_ids[..] = N is out of range [0, V)`)."""
+    found = re.search(r"(indices\[[\d,]*\] = -?\d+ is not in \[0, \d+\))|"
+                      r"(segment_ids\[[\d,]*\] = -?\d+ is out of range \[0, \d+\))",
+                      error.message)
     if found:
         return InputDataError(
             f"an input id is out of range after global step {step} ({found.group(0)}): the records "

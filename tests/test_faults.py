@@ -379,7 +379,7 @@ def test_a_vocabulary_larger_than_vocab_size_is_refused_up_front(tmp_path):
     big.write_text("\n".join(vocab + ["extra1", "extra2"]) + "\n")
     with pytest.raises(VocabError, match=rf"vocab.txt: {len(vocab) + 2} tokens, but vocab_size"
                                          rf" in c.json is {config['vocab_size']}"):
-        check_vocab_fits(dict.fromkeys(vocab + ["extra1", "extra2"]), str(big),
+        check_vocab_fits({t: i for i, t in enumerate(vocab + ["extra1", "extra2"])}, str(big),
                          config["vocab_size"], "c.json")
     result = script(["extract_features.py", f"--input_file={SAMPLE}",
                      f"--output_file={tmp_path / 'o.jsonl'}", f"--vocab_file={big}",

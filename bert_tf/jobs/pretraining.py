@@ -27,7 +27,7 @@ from bert_tf.jobs import stages
 from bert_tf.masking import DynamicMasking
 from bert_tf.objectives import PretrainingObjective
 from bert_tf.options import TrainingOptions, option
-from bert_tf.tokenization import check_vocab_fits, load_vocab
+from bert_tf.tokenization import check_vocab_fits, load_tokenizer
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -47,6 +47,8 @@ class PretrainingOptions(TrainingOptions):
                                           "read (records from create_pretraining_data.py "
                                           "--masking=dynamic).")
     vocab_file: str | None = option(None, "With dynamic_masking: the vocabulary of the records.")
+    merges_file: str | None = option(None, "With dynamic_masking and a RoBERTa-style BPE "
+                                           "vocab.json as vocab_file: its merges.txt.")
     masked_lm_prob: float = option(0.15, "With dynamic_masking: the masking rate.")
     do_whole_word_mask: bool = option(False, "With dynamic_masking: mask whole words.")
     ngram_masking: int = option(1, "With dynamic_masking: spans of up to this many words, "
@@ -99,10 +101,13 @@ def dynamic_masking(options: PretrainingOptions, config: BertConfig) -> DynamicM
         return None
     if not options.vocab_file:
         raise UsageError("dynamic_masking needs vocab_file (for [MASK] and the word pieces)")
-    check_vocab_fits(load_vocab(options.vocab_file), options.vocab_file, config.vocab_size,
-                     options.bert_config_file)
+    if options.merges_file and options.do_whole_word_mask:
+        raise UsageError("do_whole_word_mask needs WordPiece '##' continuations; BPE "
+                         "(--merges_file) marks word starts instead, which it does not read")
+    vocab = load_tokenizer(options.vocab_file, merges_file=options.merges_file).vocab
+    check_vocab_fits(vocab, options.vocab_file, config.vocab_size, options.bert_config_file)
     return DynamicMasking.from_vocab(
-        options.vocab_file, options.do_whole_word_mask,
+        vocab, options.do_whole_word_mask,
         masked_lm_prob=options.masked_lm_prob,
         max_predictions_per_seq=options.max_predictions_per_seq,
         max_ngram=options.ngram_masking,

@@ -10,9 +10,9 @@ an options dataclass and a `run(options, strategy)` that reads as its story:
     results = ... stages.predict(...) / training.evaluate(...)
     stages.report(strategy, output_dir, results)
 
-`main(script, options_class, run)` is every script's `__main__`: flags from the options
-class, then flags -> options -> strategy -> `run`, holding the job's outputs, with the
-package's errors turned into a one-line exit (errors.run_script).
+Every script's `__main__` is `options.main(script, options_class, run)`: flags from the
+options class, then flags -> options -> strategy -> `run`, holding the job's outputs, with
+the package's errors turned into a one-line exit (errors.run_script).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterator, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import logging
 
-from bert_tf import errors, file_io, resume, training
-from bert_tf import options as options_lib
+from bert_tf import file_io, resume, training
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.input_pipeline import feature_dataset
@@ -37,22 +36,6 @@ from bert_tf.options import FineTuningOptions, TrainingOptions
 from bert_tf.tokenization import FullTokenizer, check_vocab_fits, validate_case_matches_checkpoint
 
 MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-
-
-def main(script: str, options_class: type, run: Callable) -> None:
-    """The `__main__` of a script (see the module docstring)."""
-    options_lib.define_flags(options_class)
-
-    def start(_argv):
-        def job():
-            options = options_lib.from_flags(options_class, flags.FLAGS)
-            strategy = options.strategy()
-            with options.output_lock(strategy):
-                run(options, strategy)
-
-        errors.run_script(script, job)
-
-    app.run(start)
 
 
 def prepare(options: TrainingOptions, strategy: tf.distribute.Strategy,

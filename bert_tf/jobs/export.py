@@ -1,0 +1,41 @@
+"""export_model.py's job: a checkpoint -> a serving SavedModel that takes raw text.
+
+The kind (classifier, squad or embeddings) follows the checkpoint's variables unless
+`--kind` says otherwise; see export.py for the signatures and their outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bert_tf import export, file_io
+from bert_tf.options import JobOptions, option
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExportOptions(JobOptions):
+    """The flags of export_model.py."""
+
+    bert_config_file: str = option(help="The config json file of the model.", required=True)
+    vocab_file: str = option(help="The vocabulary file of the model.", required=True)
+    init_checkpoint: str = option(help="The checkpoint to export.", required=True)
+    export_dir: str = option(help="Where to write the SavedModel.", required=True)
+    do_lower_case: bool = option(True, "Whether to lower case the input text.")
+    max_seq_length: int = option(128, "Sequence length of the exported model.")
+    kind: str | None = option(None, "Override the kind found in the checkpoint.",
+                              choices=export.KINDS)
+
+    def output_lock(self, strategy=None):
+        """Holds `export_dir` (file_io.holding_output)."""
+        return file_io.holding_output(self.export_dir.rstrip("/"), "export_dir", as_file=True)
+
+
+def run(options: ExportOptions) -> str:
+    """Builds the serving module and writes it; returns the export folder."""
+    module = export.build_module(
+        options.bert_config_file, options.vocab_file, options.init_checkpoint,
+        options.do_lower_case, options.max_seq_length, options.kind,
+    )
+    export_dir = export.export(module, options.export_dir)
+    print(f"Exported a {module.kind} model to {export_dir}")
+    return export_dir

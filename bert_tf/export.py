@@ -12,7 +12,13 @@ returning, by the kind of checkpoint:
 - squad (`cls/squad/*`): `start_logits`, `end_logits` [B, S] and the best `start`, `end`
   token positions with `end - start < max_answer_length`, plus `input_ids`;
 - embeddings (encoder only): `pooled_output` [B, H], `sequence_output` [B, S, H],
-  `input_mask` [B, S].
+  `input_mask` [B, S];
+- ner (a run_ner.py checkpoint: `output_weights` and a `label_list.txt` beside it):
+  `serving_default(text)` only, returning `words` [B, W] (the text split at whitespace)
+  and `tags` [B, W], each word's label (run_ner.py's IOB2 label set) predicted on its first
+  word piece, as the model gives it (an entity may start with I-, which conlleval reads as
+  a start); both padded with "" past a row's words, "" for words past `max_seq_length - 2`
+  pieces.
 Loading needs only TensorFlow and `import tensorflow_text` (which registers its ops).
 """
 
@@ -28,29 +34,40 @@ from bert_tf import file_io
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.heads import BertClassifier, BertSpanModel
+from bert_tf.heads import BertClassifier, BertSpanModel, BertTokenClassifier
 from bert_tf.modeling import BertModel
 from bert_tf.tokenization import check_vocab_fits
 
-KINDS = ("classifier", "squad", "embeddings")
+KINDS = ("classifier", "squad", "embeddings", "ner")
+LABEL_FILE = "label_list.txt"  # what run_ner.py writes beside its checkpoints
 
 
 def checkpoint_kind(path: str) -> tuple[str, int]:
-    """("classifier", num_labels) | ("squad", 2) | ("embeddings", 0), from the names."""
+    """("classifier" | "ner", num_labels) | ("squad", 2) | ("embeddings", 0), from the
+    names (and, for NER, run_ner.py's label_list.txt beside the checkpoint)."""
     shapes = checkpoint_lib.list_variables(path)
     if "output_weights" in shapes:
+        if file_io.exists(label_file(path)):
+            return "ner", shapes["output_weights"][0]
         return "classifier", shapes["output_weights"][0]
     if "cls/squad/output_weights" in shapes:
         return "squad", 2
     return "embeddings", 0
 
 
+def label_file(checkpoint: str) -> str:
+    """run_ner.py's label_list.txt in the folder of `checkpoint` (a prefix or a folder)."""
+    folder = checkpoint if tf.io.gfile.isdir(checkpoint) else os.path.dirname(checkpoint)
+    return os.path.join(folder, LABEL_FILE)
+
+
 class ServingModule(tf.Module):
     """Text in, model outputs out (see the module docstring)."""
 
     def __init__(self, model, tokenizer: FastTokenizer, kind: str, max_seq_length: int,
-                 max_answer_length: int = 30):
+                 max_answer_length: int = 30, labels: list[str] | None = None):
         super().__init__()
+        self.labels = tf.constant(labels or [""])
         self.model = model
         self.vocab_table = tokenizer.table  # tracked, so the SavedModel holds the vocabulary
         self._tokenizer = tokenizer
@@ -96,12 +113,51 @@ class ServingModule(tf.Module):
                              output_type=tf.int32)
             return {"start_logits": start, "end_logits": end, "input_ids": inputs["input_ids"],
                     "start": best // self.max_seq_length, "end": best % self.max_seq_length}
+        if self.kind == "ner":  # per piece, for `pair`, which an NER export does not sign
+            return {"predictions": result["predictions"], "input_ids": inputs["input_ids"]}
         return {"pooled_output": result["pooled_output"],
                 "sequence_output": result["sequence_output"],
                 "input_mask": inputs["input_mask"]}
 
+    def tag_words(self, text: tf.Tensor) -> dict:
+        """[B] strings -> words [B, W] and their IOB2 tags [B, W] (see the module docstring)."""
+        words = tf.strings.split(text)  # [B, (W)]
+        pieces = self._word_pieces(words.flat_values)  # [N, (P)], P >= 1
+        counts = pieces.row_lengths()
+        # Each word's first piece in its row, counted after [CLS]: an exclusive running sum
+        # of piece counts, restarted at every row.
+        running = tf.math.cumsum(counts, exclusive=True)
+        row_start = tf.repeat(tf.gather(running, words.row_splits[:-1]), words.row_lengths())
+        first = words.with_flat_values(running - row_start + 1)  # [B, (W)]
+        room = self.max_seq_length - 2
+        flat = tf.RaggedTensor.from_row_splits(pieces, words.row_splits).merge_dims(1, 2)
+        ids, _ = tf_text.combine_segments([flat[:, :room]], start_of_sequence_id=self._cls_id,
+                                          end_of_segment_id=self._sep_id)
+        input_ids, input_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
+        predictions = self.model({"input_ids": tf.cast(input_ids, tf.int32),
+                                  "input_mask": tf.cast(input_mask, tf.int32)},
+                                 training=False)["predictions"]  # [B, S]
+        fits = first <= room
+        label_ids = tf.gather(predictions, tf.where(fits, first, tf.zeros_like(first)),
+                              batch_dims=1)
+        tags = tf.where(fits, tf.gather(self.labels, label_ids), "")
+        return {"words": words.to_tensor(""), "tags": tags.to_tensor("")}
+
+    def _word_pieces(self, words: tf.Tensor) -> tf.RaggedTensor:
+        """[N] words -> [N, (P)] piece ids; a word the tokenizer drops entirely (a lone
+        control character) becomes [UNK], as run_ner.py's features make it."""
+        pieces = self._tokenizer.tokenize(words)
+        unknown = tf.fill([tf.shape(words)[0], 1],
+                          tf.constant(self._tokenizer.vocab["[UNK]"], pieces.dtype))
+        padded = tf.concat([pieces, tf.RaggedTensor.from_tensor(unknown)], axis=1)
+        keep = tf.ragged.range(padded.row_lengths()) < tf.maximum(pieces.row_lengths(), 1)[
+            :, None]
+        return tf.ragged.boolean_mask(padded, keep)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve_text(self, text):
+        if self.kind == "ner":
+            return self.tag_words(text)
         return self.outputs(self.encode([text]))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text_a"),
@@ -119,10 +175,14 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     kind = kind or found
     if kind not in KINDS:
         raise UsageError(f"kind: expected one of {KINDS}, got {kind!r}")
+    labels = None
+    if kind in ("classifier", "ner") and not num_labels:
+        raise UsageError(f"{init_checkpoint}: no {kind} head (output_weights) to export")
     if kind == "classifier":
-        if not num_labels:
-            raise UsageError(f"{init_checkpoint}: no classifier (output_weights) to export")
         model = BertClassifier(config, num_labels)
+    elif kind == "ner":
+        labels = read_labels(label_file(init_checkpoint), num_labels)
+        model = BertTokenClassifier(config, num_labels)
     elif kind == "squad":
         model = BertSpanModel(config)
     else:
@@ -130,7 +190,20 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     checkpoint_lib.require_complete(checkpoint_lib.load_checkpoint(model, init_checkpoint))
     tokenizer = FastTokenizer(vocab_file, do_lower_case)
     check_vocab_fits(tokenizer.vocab, vocab_file, config.vocab_size, bert_config_file)
-    return ServingModule(model, tokenizer, kind, max_seq_length)
+    return ServingModule(model, tokenizer, kind, max_seq_length, labels=labels)
+
+
+def read_labels(path: str, num_labels: int) -> list[str]:
+    """run_ner.py's label list; it must name the checkpoint's `num_labels` labels."""
+    try:
+        labels = file_io.read_bytes(path).decode("utf-8").split()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: missing; an NER export needs the label_list.txt run_ner.py "
+                         f"wrote beside the checkpoint") from None
+    if len(labels) != num_labels:
+        raise UsageError(f"{path}: {len(labels)} labels, but the checkpoint's output_weights "
+                         f"has {num_labels} rows")
+    return labels
 
 
 def export(module: ServingModule, export_dir: str) -> str:
@@ -141,9 +214,10 @@ def export(module: ServingModule, export_dir: str) -> str:
     export_dir = export_dir.rstrip("/")
     staged, previous = file_io.staging_path(export_dir), file_io.staging_path(export_dir)
     try:
-        tf.saved_model.save(module, staged, signatures={
-            "serving_default": module.serve_text, "pair": module.serve_pair,
-        })
+        signatures = {"serving_default": module.serve_text}
+        if module.kind != "ner":
+            signatures["pair"] = module.serve_pair
+        tf.saved_model.save(module, staged, signatures=signatures)
         if tf.io.gfile.exists(export_dir):
             tf.io.gfile.rename(export_dir, previous)
         tf.io.gfile.rename(staged, export_dir)

@@ -7,6 +7,8 @@
 - `BertPretrainer` (run_pretraining.py): BertModel + both heads.
 - `BertClassifier` (run_classifier.py): top-level `output_weights` [L, H], `output_bias`.
 - `BertSpanModel` (run_squad.py): `cls/squad/output_weights` [2, H], `output_bias` [2].
+- `BertTokenClassifier` (run_ner.py): a label per position, top-level `output_weights`
+  [L, H] and `output_bias` as the classifier's.
 
 Each model's `HEAD_VARIABLES` names what fine-tuning adds, the only variables an init
 checkpoint of the encoder may lack. Losses on their outputs are in objectives.py.
@@ -223,3 +225,46 @@ class BertSpanModel(keras.Model):
         logits = ops.cast(ops.einsum("bsh,kh->bsk", sequence, weights), "float32")
         logits = logits + self.output_bias
         return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}
+
+
+class BertTokenClassifier(keras.Model):
+    """BertModel + a tag for every position (NER, run_ner.py): dropout 0.1 on the sequence
+    output, then top-level `output_weights` [num_labels, H] and `output_bias` [num_labels],
+    named as the classifier's.
+
+    Returns {"logits": [B, S, L], "log_probs": [B, S, L]} (float32) and "predictions"
+    [B, S], the arg-max label.
+
+    Example:
+
+    ```python
+    model = BertTokenClassifier(BertConfig.from_json_file("bert_config.json"), num_labels=9)
+    checkpoint.load_checkpoint(model, "ner_output/model.ckpt-1317")
+    tags = model({"input_ids": ids, "input_mask": mask})["predictions"]  # [B, S] label ids
+    ```
+    """
+
+    # The head fine-tuning adds: the only variables an init checkpoint may lack.
+    HEAD_VARIABLES = ("output_weights", "output_bias")
+
+    def __init__(self, config: BertConfig, num_labels: int, **kwargs):
+        kwargs.setdefault("name", "bert_token_classifier")
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_labels = num_labels
+        self.bert = BertModel(config, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(0.1, dtype=self.dtype_policy)
+        self.output_weights = keras.Variable(
+            truncated_normal(config)((num_labels, config.hidden_size)), name="output_weights"
+        )
+        self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
+        self.built = True
+
+    def call(self, inputs: dict, training=False) -> dict:
+        sequence = self.dropout(self.bert(inputs, training=training)["sequence_output"],
+                                training=training)
+        weights = ops.cast(self.output_weights, sequence.dtype)
+        logits = ops.cast(ops.einsum("bsh,lh->bsl", sequence, weights), "float32")
+        logits = logits + self.output_bias
+        return {"logits": logits, "log_probs": ops.log_softmax(logits, axis=-1),
+                "predictions": ops.argmax(logits, axis=-1)}

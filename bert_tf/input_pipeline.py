@@ -39,6 +39,12 @@ def classifier_features(max_seq_length: int, is_regression: bool) -> dict:
     }, floats=("label_ids",) if is_regression else ())
 
 
+def ner_features(max_seq_length: int) -> dict:
+    """The spec of a run_ner.py record (tasks/ner.py writes them)."""
+    return fixed_features({name: max_seq_length for name in (
+        "input_ids", "input_mask", "segment_ids", "label_ids", "label_weights")})
+
+
 def squad_features(max_seq_length: int, is_training: bool) -> dict:
     """The spec of a run_squad.py record (tasks/squad.py writes them); training records
     also hold the answer."""

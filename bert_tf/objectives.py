@@ -146,3 +146,26 @@ class SpanObjective:
     def predict(self, outputs: dict, batch: dict) -> dict:
         """What prediction keeps: the window's id and its [B, S] start and end logits."""
         return {"unique_ids": batch["unique_ids"], **outputs}
+
+
+class TokenClassificationObjective:
+    """Mean cross-entropy over the labelled positions of the global batch (each word's
+    first piece: `label_weights` 1), as the BERT paper's NER."""
+
+    def normalizers(self, batch: dict) -> dict:
+        return {"labels": ops.sum(ops.cast(batch["label_weights"], "float32"))}
+
+    def per_token_loss(self, outputs: dict, batch: dict):
+        """[B, S] losses, 0 where the weight is 0."""
+        weights = ops.cast(batch["label_weights"], "float32")
+        return -label_log_probs(outputs["log_probs"], batch["label_ids"]) * weights
+
+    def loss(self, outputs: dict, batch: dict, normalizers: dict):
+        return ops.sum(self.per_token_loss(outputs, batch)) / ops.maximum(
+            normalizers["labels"], 1.0)
+
+    def predict(self, outputs: dict, batch: dict) -> dict:
+        """What evaluation and prediction keep: [B, S] predicted ids, losses, weights."""
+        return {"predictions": outputs["predictions"],
+                "per_token_loss": self.per_token_loss(outputs, batch),
+                "label_weights": batch["label_weights"]}

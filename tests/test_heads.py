@@ -4,7 +4,7 @@
 import numpy as np
 from model_contract import check_model_contract, tiny_batch
 
-from bert_tf.heads import BertClassifier, BertPretrainer, BertSpanModel
+from bert_tf.heads import BertClassifier, BertPretrainer, BertSpanModel, BertTokenClassifier
 from bert_tf.modeling import BertModel
 
 
@@ -45,3 +45,10 @@ def test_span_model(tiny_config, tmp_path):
         lambda: BertSpanModel(tiny_config), tiny_batch(tiny_config),
         {"cls/squad/output_weights": (2, 32), "cls/squad/output_bias": (2,)},
         {"start_logits": (2, 8), "end_logits": (2, 8)}, tmp_path)
+
+
+def test_token_classifier(tiny_config, tmp_path):
+    check_model_contract(
+        lambda: BertTokenClassifier(tiny_config, 5), tiny_batch(tiny_config),
+        {"output_weights": (5, 32), "output_bias": (5,)},
+        {"logits": (2, 8, 5), "log_probs": (2, 8, 5), "predictions": (2, 8)}, tmp_path)

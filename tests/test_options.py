@@ -15,13 +15,14 @@ from bert_tf.jobs.classifier import ClassifierOptions
 from bert_tf.jobs.data_creation import DataOptions
 from bert_tf.jobs.export import ExportOptions
 from bert_tf.jobs.extract import ExtractOptions
+from bert_tf.jobs.ner import NerOptions
 from bert_tf.jobs.pretraining import PretrainingOptions
 from bert_tf.jobs.squad import SquadOptions
 from bert_tf.jobs.vocab import VocabOptions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bert_tf"
 JOB_OPTIONS = [PretrainingOptions, ClassifierOptions, SquadOptions, ExtractOptions,
-               DataOptions, ExportOptions, VocabOptions]
+               DataOptions, ExportOptions, VocabOptions, NerOptions]
 
 
 @pytest.mark.parametrize("options_class", JOB_OPTIONS)
@@ -78,7 +79,7 @@ def test_functions_are_short_with_few_positional_parameters():
 def test_the_data_side_imports_no_tensorflow():
     modules = ["tokenization", "pretraining_data", "pretraining_shards", "records", "file_io",
                "bpe", "options", "jobs.data_creation", "tasks.glue", "tasks.squad",
-               "tasks.squad_eval"]
+               "tasks.squad_eval", "tasks.ner", "tasks.ner_eval"]
     code = ("import sys\n" + "".join(f"import bert_tf.{m}\n" for m in modules)
             + "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -10,6 +10,7 @@ rather than trust the state file, which a kill can leave one checkpoint behind.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 from collections.abc import Sequence
@@ -33,11 +34,22 @@ def training_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) ->
     """Checkpoint name -> variable for what training adds to the model's own variables:
     `global_step`, optimizer slots and the dropout seed-generator states."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # unwrap LossScaleOptimizer
-    state = {checkpoint_lib.GLOBAL_STEP: optimizer.iterations, **inner.slot_variables()}
+    return {checkpoint_lib.GLOBAL_STEP: optimizer.iterations, **inner.slot_variables(),
+            **seed_states(model)}
+
+
+def seed_states(model: keras.Model) -> dict:
+    """The dropout seed-generator states, named by their place in the model:
+    `<layer path>/seed_generator_<k>/seed_generator_state`, k counting one layer's
+    generators in creation order. (Keras numbers generators per process, so its own names
+    depend on what else the process built before: a resume in a notebook or a test would
+    not find them.)"""
+    by_layer: dict[str, list] = collections.defaultdict(list)
     for variable in model.non_trainable_variables:
         if variable.path.endswith(checkpoint_lib.SEED_STATE_SUFFIX):
-            state[variable.path] = variable
-    return state
+            by_layer[variable.path.rsplit("/", 2)[0]].append(variable)
+    return {f"{layer}/seed_generator_{k}/{checkpoint_lib.SEED_STATE_SUFFIX}": variable
+            for layer, variables in by_layer.items() for k, variable in enumerate(variables)}
 
 
 def complete_checkpoints(output_dir: str) -> dict[int, str]:
@@ -128,7 +140,13 @@ def restore_or_initialize(
         except checkpoint_lib.CorruptCheckpointError as error:
             logging.warning("Skipping an unreadable checkpoint: %s", error)
             continue
-        if report.missing:
+        seeds_missing = [n for n in report.missing
+                         if n.endswith(checkpoint_lib.SEED_STATE_SUFFIX)]
+        if seeds_missing and len(seeds_missing) == len(report.missing):
+            logging.warning("%s holds no dropout seed states under this version's names "
+                            "(written by an earlier one): training goes on with fresh dropout "
+                            "masks", candidate)
+        elif report.missing:
             raise checkpoint_lib.CheckpointError(
                 f"{candidate}: cannot resume, the checkpoint lacks {len(report.missing)} "
                 f"variables of this model/optimizer, e.g. {report.missing[0]}; it was written "

@@ -1,7 +1,7 @@
-"""The job skeleton: the stages every script's job is made of, and the one `main`.
+"""The training jobs' skeleton: the stages their `run` is told with.
 
-A job (`jobs/pretraining.py`, `jobs/classifier.py`, `jobs/squad.py`, `jobs/extract.py`) is
-an options dataclass and a `run(options, strategy)` that reads as its story:
+A training job (`jobs/pretraining.py`, `classifier.py`, `squad.py`, `ner.py`) is an options
+dataclass and a `run(options, strategy)` that reads as its story:
 
     config = stages.prepare(options, strategy, ["do_train", "do_eval"], batch_flags)
     model, optimizer = stages.build(options, strategy, make_model, num_train_steps, warmup)

@@ -227,10 +227,10 @@ class BertSpanModel(keras.Model):
         return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}
 
 
-class BertTokenClassifier(keras.Model):
+class BertTokenClassifier(BertClassifier):
     """BertModel + a tag for every position (NER, run_ner.py): dropout 0.1 on the sequence
-    output, then top-level `output_weights` [num_labels, H] and `output_bias` [num_labels],
-    named as the classifier's.
+    output, then the classifier's variables (top-level `output_weights` [num_labels, H],
+    `output_bias` [num_labels]) applied at every position.
 
     Returns {"logits": [B, S, L], "log_probs": [B, S, L]} (float32) and "predictions"
     [B, S], the arg-max label.
@@ -244,21 +244,9 @@ class BertTokenClassifier(keras.Model):
     ```
     """
 
-    # The head fine-tuning adds: the only variables an init checkpoint may lack.
-    HEAD_VARIABLES = ("output_weights", "output_bias")
-
     def __init__(self, config: BertConfig, num_labels: int, **kwargs):
         kwargs.setdefault("name", "bert_token_classifier")
-        super().__init__(**kwargs)
-        self.config = config
-        self.num_labels = num_labels
-        self.bert = BertModel(config, dtype=self.dtype_policy)
-        self.dropout = keras.layers.Dropout(0.1, dtype=self.dtype_policy)
-        self.output_weights = keras.Variable(
-            truncated_normal(config)((num_labels, config.hidden_size)), name="output_weights"
-        )
-        self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
-        self.built = True
+        super().__init__(config, num_labels, **kwargs)
 
     def call(self, inputs: dict, training=False) -> dict:
         sequence = self.dropout(self.bert(inputs, training=training)["sequence_output"],

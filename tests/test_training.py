@@ -304,8 +304,9 @@ def test_tpu_path_runs_up_to_the_resolver():
 
 @pytest.mark.slow
 def test_tiny_pretraining_on_real_text_lowers_the_masked_lm_loss(tmp_path):
-    """A few hundred steps from random init on real English text (big.txt's first 3,000
-    lines): masked-LM loss falls clearly below its untrained value, log(30522) = 10.3."""
+    """Two hundred steps from random init on real English text (big.txt's first 3,000
+    lines): masked-LM loss falls clearly below its untrained value, log(30522) = 10.3 (to
+    5.9 here)."""
     from conftest import data_path
 
     corpus = tmp_path / "corpus.txt"
@@ -320,12 +321,12 @@ def test_tiny_pretraining_on_real_text_lowers_the_masked_lm_loss(tmp_path):
     run_script(["run_pretraining.py", "--do_train", "--do_eval", "--seed=3",
                 *fixture_flags(out, input_file=records, init_checkpoint="", max_seq_length=64,
                                max_predictions_per_seq=10, train_batch_size=32,
-                               learning_rate=2e-3, num_train_steps=300, num_warmup_steps=30,
-                               save_checkpoints_steps=300, iterations_per_loop=50,
+                               learning_rate=2e-3, num_train_steps=200, num_warmup_steps=20,
+                               save_checkpoints_steps=200, iterations_per_loop=50,
                                eval_batch_size=32, max_eval_steps=10)])
     losses = event_scalars(out)
     results = read_results(out / "eval_results.txt")
-    assert results["global_step"] == 300 and len(losses) == 6
+    assert results["global_step"] == 200 and len(losses) == 4
     assert losses[-1] < losses[0], losses  # the logged loss keeps falling after step 50
     assert results["masked_lm_loss"] < 7.0, results
 

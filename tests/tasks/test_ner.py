@@ -221,8 +221,9 @@ def check_export_tags_like_the_python_path(out: Path, tiny: Path, sentences) -> 
 @pytest.mark.slow
 def test_minilm_learns_conll_ner_from_a_thousand_sentences(tmp_path):
     """Shortened real run (CI): MiniLM real weights (uncased), CoNLL-2003's first ~1,000
-    training sentences, two epochs at sequence length 48, scored on ~650 dev sentences.
-    Predicting the majority tag (O) everywhere scores F1 0; the model must reach 0.5."""
+    training sentences, one epoch (35 steps) at sequence length 48, scored on the first 654
+    dev sentences (F1 0.65, PER 0.78 here). Predicting the majority tag (O) everywhere
+    scores F1 0; the model must reach 0.5."""
     data = tmp_path / "data"
     data.mkdir()
     for split, lines in (("train", 15000), ("dev", 8000)):
@@ -233,7 +234,7 @@ def test_minilm_learns_conll_ner_from_a_thousand_sentences(tmp_path):
          f"--bert_config_file={minilm / 'bert_config.json'}",
          f"--init_checkpoint={minilm / 'bert_model.ckpt'}", f"--output_dir={tmp_path / 'o'}",
          "--do_train", "--do_eval", "--max_seq_length=48", "--doc_stride=24",
-         "--train_batch_size=32", "--learning_rate=1e-4", "--num_train_epochs=2",
+         "--train_batch_size=32", "--learning_rate=2e-4", "--num_train_epochs=1",
          "--iterations_per_loop=20", "--seed=1"])
     results = read_results(tmp_path / "o" / "eval_results.txt")
     assert results["eval_f1"] > 0.5, results

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -56,35 +55,34 @@ def run(options: NerOptions, strategy: tf.distribute.Strategy) -> dict:
     tokenizer = stages.load_tokenizer(options, config)
     train = read(options, "train") if options.do_train else []
     labels = label_list(options, train)
-    features = ner.convert_sentences(train, tokenizer, labels, options.max_seq_length,
-                                     options.doc_stride,
-                                     document_context=options.document_context)
     train_file = os.path.join(options.output_dir, "train.tf_record")
-    train_windows = len(ner.write_features(features, train_file, options.max_seq_length)
-                        if options.do_train else [])
+    train_windows = 0
+    if options.do_train:
+        train_windows = len(ner.write_features(
+            ner.convert_sentences(train, tokenizer, labels, options.max_seq_length,
+                                  options.doc_stride, document_context=options.document_context),
+            train_file, options.max_seq_length))
     num_train_steps = int(train_windows / options.train_batch_size * options.num_train_epochs)
     model, optimizer = stages.build(
         options, strategy, lambda dtype: BertTokenClassifier(config, len(labels), dtype=dtype),
         num_train_steps, int(num_train_steps * options.warmup_proportion),
     )
-    spec = ner_features(options.max_seq_length)
     global_step = stages.train_or_restore(
         options, strategy, model, optimizer, objective=TokenClassificationObjective(),
-        dataset_fn=stages.record_batches(options, train_file, spec, options.train_batch_size,
-                                         True),
+        dataset_fn=stages.record_batches(options, train_file, ner_features(
+            options.max_seq_length), options.train_batch_size, True),
         num_train_steps=num_train_steps,
     )
     result: dict = {}
-    for split, name, batch_size in (("dev", "eval", options.eval_batch_size),
-                                    ("test", "predict", options.predict_batch_size)):
-        if getattr(options, f"do_{name}"):
-            sentences, counts = predict(options, strategy, model, tokenizer, labels,
-                                        split=split, batch_size=batch_size)
-            if name == "eval":
-                results = {**eval_results(counts, sentences), "global_step": global_step}
-                result["eval"] = stages.report(strategy, options.output_dir, results)
-            else:
-                result["predict"] = os.path.join(options.output_dir, "test_predictions.txt")
+    if options.do_eval:
+        counts = predict(options, strategy, model, tokenizer, labels, split="dev",
+                         batch_size=options.eval_batch_size)
+        result["eval"] = stages.report(strategy, options.output_dir,
+                                       {**eval_results(counts), "global_step": global_step})
+    if options.do_predict:
+        predict(options, strategy, model, tokenizer, labels, split="test",
+                batch_size=options.predict_batch_size)
+        result["predict"] = os.path.join(options.output_dir, "test_predictions.txt")
     return result
 
 
@@ -110,9 +108,9 @@ def label_list(options: NerOptions, train: list[ner.Sentence]) -> list[str]:
 
 def predict(options: NerOptions, strategy: tf.distribute.Strategy, model: BertTokenClassifier,
             tokenizer: FullTokenizer, labels: list[str], *, split: str,
-            batch_size: int) -> tuple[list[ner.Sentence], dict]:
+            batch_size: int) -> dict:
     """Predicts a split's words; writes `<dev|test>_predictions.txt` on the chief; returns
-    the sentences and (conlleval's counts, the mean loss over labelled pieces)."""
+    {"conlleval": its counts, "loss": the mean loss over labelled pieces}."""
     sentences = read(options, split)
     path = os.path.join(options.data_dir, f"{split}.txt")
     ner.check_labels(sentences, labels, path)
@@ -134,11 +132,10 @@ def predict(options: NerOptions, strategy: tf.distribute.Strategy, model: BertTo
                                  "".join(lines))
     weights = outputs["label_weights"].astype(bool)
     counts = ner_eval.count(ner_eval.read_rows(lines))
-    return sentences, {"conlleval": counts,
-                       "loss": float(outputs["per_token_loss"][weights].mean())}
+    return {"conlleval": counts, "loss": float(outputs["per_token_loss"][weights].mean())}
 
 
-def eval_results(counts: dict, sentences: list[ner.Sentence]) -> dict:
+def eval_results(counts: dict) -> dict:
     """eval_results.txt values: conlleval's overall and per-type precision, recall and F1
     (fractions), its token accuracy, and the mean loss over labelled pieces."""
     conlleval = counts["conlleval"]
@@ -149,6 +146,4 @@ def eval_results(counts: dict, sentences: list[ner.Sentence]) -> dict:
         precision, recall, f1 = (value / 100 for value in conlleval.scores(kind))
         results.update({f"eval_precision{suffix}": precision, f"eval_recall{suffix}": recall,
                         f"eval_f1{suffix}": f1})
-    results["eval_sentences"] = len(sentences)
-    return {key: float(value) if isinstance(value, np.floating) else value
-            for key, value in results.items()}
+    return results

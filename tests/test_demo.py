@@ -15,3 +15,4 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "pretraining" / "model.ckpt-40.index").exists()
     assert "masked_lm_accuracy" in (tmp_path / "pretraining" / "eval_results.txt").read_text()
     assert "eval_accuracy" in (tmp_path / "classifier" / "eval_results.txt").read_text()
+    assert "eval_f1_NP" in (tmp_path / "ner" / "eval_results.txt").read_text()

@@ -36,10 +36,10 @@ from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.heads import BertClassifier, BertSpanModel, BertTokenClassifier
 from bert_tf.modeling import BertModel
+from bert_tf.tasks import ner
 from bert_tf.tokenization import check_vocab_fits
 
 KINDS = ("classifier", "squad", "embeddings", "ner")
-LABEL_FILE = "label_list.txt"  # what run_ner.py writes beside its checkpoints
 
 
 def checkpoint_kind(path: str) -> tuple[str, int]:
@@ -58,7 +58,7 @@ def checkpoint_kind(path: str) -> tuple[str, int]:
 def label_file(checkpoint: str) -> str:
     """run_ner.py's label_list.txt in the folder of `checkpoint` (a prefix or a folder)."""
     folder = checkpoint if tf.io.gfile.isdir(checkpoint) else os.path.dirname(checkpoint)
-    return os.path.join(folder, LABEL_FILE)
+    return os.path.join(folder, ner.LABEL_FILE)
 
 
 class ServingModule(tf.Module):
@@ -196,7 +196,7 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
 def read_labels(path: str, num_labels: int) -> list[str]:
     """run_ner.py's label list; it must name the checkpoint's `num_labels` labels."""
     try:
-        labels = file_io.read_bytes(path).decode("utf-8").split()
+        labels = ner.read_label_list(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: missing; an NER export needs the label_list.txt run_ner.py "
                          f"wrote beside the checkpoint") from None

@@ -201,8 +201,13 @@ def pretraining_dataset(
         if seed is not None:
             seed += start_step  # a resumed run reads a new order, as the original's does
         batches = _shuffled_batches(files, per_replica, context, seed)
-        return batches.enumerate(start=start_step).map(
-            parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        if masking is None:  # no batch numbers in the hot path when nothing needs them
+            batches = batches.map(lambda records: parse(0, records),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            batches = batches.enumerate(start=start_step).map(
+                parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.prefetch(tf.data.AUTOTUNE)
     dataset = tf.data.TFRecordDataset(files).repeat()
     if masking is None:
         return in_order_batches(dataset, per_replica, context, start_step).map(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BERT_TF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
@@ -63,3 +66,15 @@ def read_results(path) -> dict[str, float]:
     """An `eval_results.txt` (`key = value` lines) as floats."""
     lines = Path(path).read_text().splitlines()
     return {key: float(value) for key, value in (line.split(" = ") for line in lines)}
+
+
+def run_script(args: list, env: dict | None = None, check: bool = True):
+    """Runs a top-level script (a path relative to the repository, or `-m module`) in a
+    fresh Python from the repository root; returns the CompletedProcess."""
+    result = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True,
+        timeout=900, env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result

@@ -3,28 +3,16 @@ trained with tokenizers, then both encode every line of the corpus; and RoBERTa-
 pretraining data and training with such a vocabulary, end to end."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TINY_CONFIG, data_path, read_results
+from conftest import run_script as run
 
 from bert_tf.bpe import ByteLevelBPETokenizer
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = {**TINY_CONFIG, "max_position_embeddings": 64}
-
-
-def run(args: list, check: bool = True) -> subprocess.CompletedProcess:
-    """A top-level script in a fresh Python."""
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                            timeout=600)
-    if check and result.returncode:
-        raise AssertionError(f"{args[0]} failed:\n{result.stderr[-3000:]}")
-    return result
 
 
 def test_same_ids_as_hf_tokenizers_on_the_corpus(tmp_path):
@@ -81,7 +69,7 @@ def test_roberta_style_pretraining_with_a_bpe_vocabulary(tmp_path):
               f"--merges_file={merges_file}", "--do_lower_case=false", "--max_seq_length=64",
               "--max_predictions_per_seq=10", "--dupe_factor=1"]
     static = tmp_path / "static.tfrecord"
-    run([REPO / "create_pretraining_data.py", f"--output_file={static}", *common])
+    run(["create_pretraining_data.py", f"--output_file={static}", *common])
     records = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(
         str(static))]
     masked = 0
@@ -96,7 +84,7 @@ def test_roberta_style_pretraining_with_a_bpe_vocabulary(tmp_path):
         for e in records[:50])
     # Unmasked records in fast mode hold exactly the BPE encoding of the text.
     fast = tmp_path / "fast"
-    run([REPO / "create_pretraining_data.py", f"--output_file={fast}/", "--mode=fast",
+    run(["create_pretraining_data.py", f"--output_file={fast}/", "--mode=fast",
          "--num_workers=1", "--masking=dynamic", "--packing=full_sentences", *common])
     first = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(
         sorted(str(p) for p in fast.iterdir())[0]))).numpy())
@@ -107,7 +95,7 @@ def test_roberta_style_pretraining_with_a_bpe_vocabulary(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({**TINY, "vocab_size": len(vocab)}))
     out = tmp_path / "out"
-    run([REPO / "run_pretraining.py", "--do_train", "--do_eval", "--dynamic_masking",
+    run(["run_pretraining.py", "--do_train", "--do_eval", "--dynamic_masking",
          f"--vocab_file={vocab_file}", f"--merges_file={merges_file}", "--nsp=false",
          f"--bert_config_file={config}", f"--input_file={fast}/*.tfrecord",
          f"--output_dir={out}", "--max_seq_length=64", "--max_predictions_per_seq=10",
@@ -123,7 +111,7 @@ def test_whole_word_masking_is_refused_with_bpe(tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(SPECIALS)}))
     (tmp_path / "merges.txt").write_text("#version: 0.2\n")
     (tmp_path / "c.txt").write_text("a b\n")
-    result = run([REPO / "create_pretraining_data.py", f"--input_file={tmp_path / 'c.txt'}",
+    result = run(["create_pretraining_data.py", f"--input_file={tmp_path / 'c.txt'}",
                   f"--output_file={tmp_path / 'o.tfrecord'}",
                   f"--vocab_file={tmp_path / 'vocab.json'}",
                   f"--merges_file={tmp_path / 'merges.txt'}", "--do_whole_word_mask"],

@@ -9,12 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import event_scalars, fixture_path, read_results
+from conftest import REPO, event_scalars, fixture_path, read_results, run_script
 
 import bert_tf
 from bert_tf import distribution, resume, training
@@ -23,19 +22,6 @@ from bert_tf.jobs import stages
 from bert_tf.jobs.pretraining import PretrainingOptions, run
 from bert_tf.objectives import PretrainingObjective
 from bert_tf.optimization import create_optimizer
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_script(args: list[str], env: dict | None = None, check: bool = True):
-    """Runs a top-level script in a fresh Python; returns the CompletedProcess."""
-    result = subprocess.run(
-        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
 
 
 def fixture_flags(output_dir, **overrides) -> list[str]:

@@ -27,8 +27,6 @@ from bert_tf.options import FineTuningOptions, option
 from bert_tf.tasks import ner, ner_eval
 from bert_tf.tokenization import FullTokenizer
 
-LABEL_FILE = "label_list.txt"
-
 
 @dataclasses.dataclass(kw_only=True)
 class NerOptions(FineTuningOptions):
@@ -94,13 +92,13 @@ def read(options: NerOptions, split: str) -> list[ner.Sentence]:
 def label_list(options: NerOptions, train: list[ner.Sentence]) -> list[str]:
     """Training: the training file's labels, written to output_dir/label_list.txt; else
     that file's labels (the model's)."""
-    path = os.path.join(options.output_dir, LABEL_FILE)
+    path = os.path.join(options.output_dir, ner.LABEL_FILE)
     if options.do_train:
         labels = ner.label_list(train)
-        file_io.write_atomically(path, "".join(f"{label}\n" for label in labels))
+        ner.write_label_list(labels, path)
         return labels
     try:
-        return file_io.read_bytes(path).decode("utf-8").split()
+        return ner.read_label_list(path)
     except FileNotFoundError:
         raise UsageError(f"output_dir: {path} is missing: it holds the labels of the model "
                          f"that was trained there; train first (--do_train)") from None

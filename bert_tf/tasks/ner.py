@@ -33,6 +33,7 @@ from bert_tf.tasks.squad import doc_spans, is_max_context
 from bert_tf.tokenization import FullTokenizer
 
 DOCSTART = "-DOCSTART-"
+LABEL_FILE = "label_list.txt"  # the model's labels, one per line, beside its checkpoints
 TAG_PREFIXES = ("B", "I", "E", "S", "M")
 
 
@@ -159,6 +160,16 @@ def label_list(sentences: Sequence[Sentence]) -> list[str]:
     training file), types sorted."""
     kinds = sorted({split_tag(tag)[1] for sentence in sentences for tag in sentence.tags} - {""})
     return ["O"] + [f"{prefix}-{kind}" for kind in kinds for prefix in ("B", "I")]
+
+
+def write_label_list(labels: Sequence[str], path: str) -> None:
+    """`label_list.txt`: one label per line, written atomically."""
+    file_io.write_atomically(path, "".join(f"{label}\n" for label in labels))
+
+
+def read_label_list(path: str) -> list[str]:
+    """The labels of a `label_list.txt` (FileNotFoundError when there is none)."""
+    return file_io.read_bytes(path).decode("utf-8").split()
 
 
 def check_labels(sentences: Sequence[Sentence], labels: Sequence[str], path: str) -> None:

@@ -22,6 +22,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 
+from bert_tf import file_io
 from bert_tf.errors import BertTfError, run_script
 
 BOUNDARY = "-X-"
@@ -168,10 +169,15 @@ def report(counts: Counts) -> str:
 def evaluate_file(path: str) -> Counts:
     """The counts of a `word ... gold predicted` file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return count(read_rows(handle, path))
+        text = file_io.read_bytes(path).decode("utf-8")
+    except FileNotFoundError:
+        raise ConllFormatError(f"{path}: no such file") from None
     except UnicodeDecodeError as error:
         raise ConllFormatError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    lines = text.split("\n")  # lines end at \n only, as Perl reads them
+    if lines[-1] == "":
+        lines.pop()
+    return count(read_rows(lines, path))
 
 
 def main(argv: list[str]) -> None:

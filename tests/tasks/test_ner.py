@@ -1,26 +1,15 @@
 """NER: conlleval's scoring (against the official script's report), CoNLL and BMES reading,
 first-piece features and windows, run_ner.py end to end."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import data_path, fixture_path, read_results
+from conftest import run_script as run
 
 from bert_tf.tasks import ner, ner_eval
 from bert_tf.tokenization import FullTokenizer
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run(args: list, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                            timeout=900, cwd=REPO)
-    if check and result.returncode:
-        raise AssertionError(f"{args[0]} failed:\n{result.stderr[-3000:]}")
-    return result
 
 
 def test_report_equals_conlleval_on_the_fixture():
@@ -159,7 +148,7 @@ def test_run_ner_end_to_end_and_its_files_score_as_conlleval(tmp_path):
     common = [f"--data_dir={data}", f"--vocab_file={tiny / 'vocab.txt'}",
               f"--bert_config_file={tiny / 'bert_config.json'}", f"--output_dir={tmp_path / 'o'}",
               "--max_seq_length=32", "--doc_stride=16", "--eval_batch_size=16"]
-    run([REPO / "run_ner.py", *common, f"--init_checkpoint={tiny / 'bert_model.ckpt'}",
+    run(["run_ner.py", *common, f"--init_checkpoint={tiny / 'bert_model.ckpt'}",
          "--do_train", "--do_eval", "--do_predict", "--train_batch_size=16",
          "--learning_rate=2e-3", "--num_train_epochs=6", "--seed=1"])
     out = tmp_path / "o"
@@ -230,7 +219,7 @@ def test_minilm_learns_conll_ner_from_a_thousand_sentences(tmp_path):
         text = data_path("conll2003", f"{split}.txt").read_text().splitlines()[:lines]
         (data / f"{split}.txt").write_text("\n".join(text) + "\n")
     minilm = fixture_path("minilm_ckpt")
-    run([REPO / "run_ner.py", f"--data_dir={data}", f"--vocab_file={minilm / 'vocab.txt'}",
+    run(["run_ner.py", f"--data_dir={data}", f"--vocab_file={minilm / 'vocab.txt'}",
          f"--bert_config_file={minilm / 'bert_config.json'}",
          f"--init_checkpoint={minilm / 'bert_model.ckpt'}", f"--output_dir={tmp_path / 'o'}",
          "--do_train", "--do_eval", "--max_seq_length=48", "--doc_stride=24",

@@ -93,10 +93,10 @@ class ServingModule(tf.Module):
 
     def outputs(self, inputs: dict) -> dict:
         result = self.model(inputs, training=False)
-        if self.kind == "classifier":
-            probabilities = result["probabilities"]
-            if probabilities.shape[-1] == 1:
-                return {"probabilities": probabilities, "predictions": result["predictions"]}
+        if self.kind == "classifier":  # result: logits [B, L]
+            probabilities = tf.nn.softmax(result, axis=-1)
+            if probabilities.shape[-1] == 1:  # regression: the logit is the prediction
+                return {"probabilities": probabilities, "predictions": result[:, 0]}
             return {"probabilities": probabilities,
                     "predictions": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
         if self.kind == "squad":
@@ -114,7 +114,8 @@ class ServingModule(tf.Module):
             return {"start_logits": start, "end_logits": end, "input_ids": inputs["input_ids"],
                     "start": best // self.max_seq_length, "end": best % self.max_seq_length}
         if self.kind == "ner":  # per piece, for `pair`, which an NER export does not sign
-            return {"predictions": result["predictions"], "input_ids": inputs["input_ids"]}
+            return {"predictions": tf.argmax(result, axis=-1, output_type=tf.int32),
+                    "input_ids": inputs["input_ids"]}
         return {"pooled_output": result["pooled_output"],
                 "sequence_output": result["sequence_output"],
                 "input_mask": inputs["input_mask"]}
@@ -136,7 +137,8 @@ class ServingModule(tf.Module):
         input_ids, input_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
         predictions = self.model({"input_ids": tf.cast(input_ids, tf.int32),
                                   "input_mask": tf.cast(input_mask, tf.int32)},
-                                 training=False)["predictions"]  # [B, S]
+                                 training=False)  # [B, S, L] logits
+        predictions = tf.argmax(predictions, axis=-1, output_type=tf.int32)  # [B, S]
         fits = first <= room
         label_ids = tf.gather(predictions, tf.where(fits, first, tf.zeros_like(first)),
                               batch_dims=1)

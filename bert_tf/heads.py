@@ -11,7 +11,16 @@
   [L, H] and `output_bias` as the classifier's.
 
 Each model's `HEAD_VARIABLES` names what fine-tuning adds, the only variables an init
-checkpoint of the encoder may lack. Losses on their outputs are in objectives.py.
+checkpoint of the encoder may lack. The original's losses on their outputs are in
+objectives.py (what the scripts train with).
+
+Keras: every model works with `compile` / `fit` / `evaluate` / `predict` and saves to a
+`.keras` file (`get_config`; classes registered under the package name "bert_tf"). The
+classifiers return their logits as one tensor, so the plain Keras call works:
+`compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))` and
+`fit(inputs, label_ids)`. Models with two outputs return a dict and take a loss per output
+the Keras way: `compile(loss={"start_logits": ..., "end_logits": ...})` with `y` (and
+`sample_weight`, e.g. `masked_lm_weights` for the pretrainer) as dicts with the same keys.
 
 Shapes: B batch, S sequence length, P masked positions per sequence, H hidden, V vocab,
 L labels.
@@ -25,12 +34,31 @@ from keras import ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling import (
+    SERIALIZABLE_PACKAGE,
     BertModel,
     LayerNorm,
     embedding_width,
     get_activation,
     truncated_normal,
 )
+
+
+class _Serializable:
+    """get_config / from_config for a model built from (config, *extra constructor args),
+    the args named by `CONFIG_ARGS`: what `.keras` files and `keras.models.clone_model`
+    need."""
+
+    CONFIG_ARGS: tuple[str, ...] = ()
+
+    def get_config(self) -> dict:
+        return {"config": self.config.to_dict(), "name": self.name,
+                "dtype": self.dtype_policy.name,
+                **{arg: getattr(self, arg) for arg in self.CONFIG_ARGS}}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
 
 
 def gather_positions(sequence_output, positions):
@@ -92,11 +120,13 @@ class NextSentenceHead(keras.layers.Layer):
         return ops.log_softmax(logits, axis=-1)
 
 
-class BertPretrainer(keras.Model):
+@keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
+class BertPretrainer(_Serializable, keras.Model):
     """BertModel + masked-LM + next-sentence heads, as the original `run_pretraining.py`.
 
-    Inputs: the BertModel inputs plus `masked_lm_positions` [B, P]. Returns the BertModel
-    outputs plus `masked_lm_log_probs` [B, P, V] and `next_sentence_log_probs` [B, 2].
+    Inputs: the BertModel inputs plus `masked_lm_positions` [B, P]. Returns
+    `masked_lm_log_probs` [B, P, V] and `next_sentence_log_probs` [B, 2] (the encoder's own
+    outputs: `model.bert(inputs)`).
 
     Example:
 
@@ -130,20 +160,22 @@ class BertPretrainer(keras.Model):
         self.built = True
 
     def call(self, inputs: dict, training=False) -> dict:
-        outputs = dict(self.bert(inputs, training=training))
-        outputs["masked_lm_log_probs"] = self.masked_lm(
-            outputs["sequence_output"], inputs["masked_lm_positions"], self.bert.word_embeddings
-        )
-        outputs["next_sentence_log_probs"] = self.next_sentence(outputs["pooled_output"])
-        return outputs
+        encoded = self.bert(inputs, training=training)
+        return {
+            "masked_lm_log_probs": self.masked_lm(
+                encoded["sequence_output"], inputs["masked_lm_positions"],
+                self.bert.word_embeddings),
+            "next_sentence_log_probs": self.next_sentence(encoded["pooled_output"]),
+        }
 
 
-class BertClassifier(keras.Model):
+@keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
+class BertClassifier(_Serializable, keras.Model):
     """BertModel + the original classifier: dropout 0.1 on the pooled output, then
     top-level `output_weights` [num_labels, H] and `output_bias` [num_labels].
 
-    Returns {"logits": [B, L], "log_probs": [B, L], "probabilities": [B, L]} (float32);
-    for regression (L = 1) "predictions" [B] is the logit.
+    Returns the logits [B, L] (float32); for regression (L = 1) the one logit is the
+    prediction.
 
     Example (MRPC: two labels, on a published encoder):
 
@@ -152,13 +184,18 @@ class BertClassifier(keras.Model):
     model = BertClassifier(config, num_labels=2)
     report = checkpoint.load_checkpoint(model, "uncased_L-12_H-768_A-12/bert_model.ckpt")
     report.missing                  # ['output_bias', 'output_weights']: the new head
-    outputs = model({"input_ids": ids, "input_mask": mask, "segment_ids": segments})
-    outputs["probabilities"].shape  # (batch, 2)
+    logits = model({"input_ids": ids, "input_mask": mask, "segment_ids": segments})
+    logits.shape                    # (batch, 2)
+    model.compile(optimizer=keras.optimizers.AdamW(2e-5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(train_dataset)        # tf.data of (input dict, label_ids)
     ```
     """
 
     # The head fine-tuning adds: the only variables an init checkpoint may lack.
     HEAD_VARIABLES = ("output_weights", "output_bias")
+    CONFIG_ARGS = ("num_labels",)
 
     def __init__(self, config: BertConfig, num_labels: int, **kwargs):
         kwargs.setdefault("name", "bert_classifier")
@@ -174,23 +211,17 @@ class BertClassifier(keras.Model):
         self.output_bias = keras.Variable(np.zeros(num_labels, "float32"), name="output_bias")
         self.built = True
 
-    def call(self, inputs: dict, training=False) -> dict:
+    def call(self, inputs: dict, training=False):
+        """-> logits [B, L] (float32)."""
         pooled = self.dropout(self.bert(inputs, training=training)["pooled_output"],
                               training=training)
         weights = ops.cast(self.output_weights, pooled.dtype)
         logits = ops.cast(ops.matmul(pooled, ops.transpose(weights)), "float32")
-        logits = logits + self.output_bias
-        outputs = {
-            "logits": logits,
-            "log_probs": ops.log_softmax(logits, axis=-1),
-            "probabilities": ops.softmax(logits, axis=-1),
-        }
-        if self.num_labels == 1:
-            outputs["predictions"] = logits[:, 0]
-        return outputs
+        return logits + self.output_bias
 
 
-class BertSpanModel(keras.Model):
+@keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
+class BertSpanModel(_Serializable, keras.Model):
     """BertModel + the original span head `cls/squad/output_weights` [2, H] and
     `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32).
 
@@ -227,20 +258,20 @@ class BertSpanModel(keras.Model):
         return {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1]}
 
 
+@keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class BertTokenClassifier(BertClassifier):
     """BertModel + a tag for every position (NER, run_ner.py): dropout 0.1 on the sequence
     output, then the classifier's variables (top-level `output_weights` [num_labels, H],
     `output_bias` [num_labels]) applied at every position.
 
-    Returns {"logits": [B, S, L], "log_probs": [B, S, L]} (float32) and "predictions"
-    [B, S], the arg-max label.
+    Returns the logits [B, S, L] (float32); `ops.argmax(logits, -1)` are the tags.
 
     Example:
 
     ```python
     model = BertTokenClassifier(BertConfig.from_json_file("bert_config.json"), num_labels=9)
     checkpoint.load_checkpoint(model, "ner_output/model.ckpt-1317")
-    tags = model({"input_ids": ids, "input_mask": mask})["predictions"]  # [B, S] label ids
+    tags = model({"input_ids": ids, "input_mask": mask}).numpy().argmax(-1)  # [B, S]
     ```
     """
 
@@ -248,11 +279,10 @@ class BertTokenClassifier(BertClassifier):
         kwargs.setdefault("name", "bert_token_classifier")
         super().__init__(config, num_labels, **kwargs)
 
-    def call(self, inputs: dict, training=False) -> dict:
+    def call(self, inputs: dict, training=False):
+        """-> logits [B, S, L] (float32)."""
         sequence = self.dropout(self.bert(inputs, training=training)["sequence_output"],
                                 training=training)
         weights = ops.cast(self.output_weights, sequence.dtype)
         logits = ops.cast(ops.einsum("bsh,lh->bsl", sequence, weights), "float32")
-        logits = logits + self.output_bias
-        return {"logits": logits, "log_probs": ops.log_softmax(logits, axis=-1),
-                "predictions": ops.argmax(logits, axis=-1)}
+        return logits + self.output_bias

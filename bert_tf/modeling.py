@@ -28,6 +28,7 @@ from keras import ops
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError
 
+SERIALIZABLE_PACKAGE = "bert_tf"  # the models' names in .keras files: "bert_tf>BertModel"
 LAYER_NORM_EPSILON = 1e-12
 MASKED_ATTENTION_SCORE = -10000.0
 
@@ -137,8 +138,10 @@ class Embeddings(keras.layers.Layer):
                 f"sequence length {seq_length} is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}) of the config"
             )
-        x = ops.take(self.word_embeddings, input_ids, axis=0)
-        x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)
+        # int32 ids whatever arrives (int64 records; Keras' symbolic build in fit under a
+        # strategy traces with float32 placeholders).
+        x = ops.take(self.word_embeddings, ops.cast(input_ids, "int32"), axis=0)
+        x = x + ops.take(self.token_type_embeddings, ops.cast(segment_ids, "int32"), axis=0)
         x = x + ops.expand_dims(self.position_embeddings[:seq_length], 0)
         return self.dropout(self.layer_norm(x), training=training)
 
@@ -379,6 +382,7 @@ class Pooler(keras.layers.Layer):
         return self.dense(sequence_output[:, 0])
 
 
+@keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class BertModel(keras.Model):
     """The BERT encoder, variables under `bert/`.
 
@@ -386,7 +390,8 @@ class BertModel(keras.Model):
     ones) and `segment_ids` [B, S] (default zeros); int32 or int64. Returns a dict:
       sequence_output [B, S, H]: the last layer's output,
       pooled_output [B, H]: the pooler on the first token,
-      encoder_outputs: list of num_hidden_layers tensors [B, S, H].
+      encoder_outputs: list of num_hidden_layers tensors [B, S, H],
+      embedding_output [B, S, E]: the embeddings after LayerNorm and dropout.
 
     Example (as the original `modeling.py` shows it; ids already converted to WordPiece):
 
@@ -404,11 +409,22 @@ class BertModel(keras.Model):
     ```
     """
 
-    def __init__(self, config: BertConfig, **kwargs):
-        kwargs.setdefault("name", "bert")
+    def __init__(self, config: BertConfig, is_training: bool | None = None, input_ids=None,
+                 input_mask=None, token_type_ids=None, use_one_hot_embeddings: bool = False,
+                 scope: str | None = None, **kwargs):
+        """`BertModel(config)` makes the Keras model. The original's one-call form,
+        `BertModel(config, is_training, input_ids, input_mask, token_type_ids, scope=...)`,
+        also runs it once on those inputs (eagerly), for its `get_*_output()` methods;
+        `use_one_hot_embeddings` changes nothing (a gather either way)."""
+        kwargs.setdefault("name", scope or "bert")
         super().__init__(**kwargs)
         self.config = config
         self.build()
+        self._original_outputs = None
+        if input_ids is not None:
+            self._original_outputs = self(
+                {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": token_type_ids},
+                training=bool(is_training))
 
     def build(self, input_shape=None):
         policy = self.dtype_policy
@@ -428,13 +444,14 @@ class BertModel(keras.Model):
             input_mask = ops.ones_like(input_ids)
         if segment_ids is None:
             segment_ids = ops.zeros_like(input_ids)
-        x = self.embeddings(input_ids, segment_ids, training=training)
-        encoder_outputs = self.encoder(x, input_mask, training=training)
+        embedding_output = self.embeddings(input_ids, segment_ids, training=training)
+        encoder_outputs = self.encoder(embedding_output, input_mask, training=training)
         sequence_output = encoder_outputs[-1]
         return {
             "sequence_output": sequence_output,
             "pooled_output": self.pooler(sequence_output),
             "encoder_outputs": encoder_outputs,
+            "embedding_output": embedding_output,
         }
 
     @property
@@ -442,9 +459,110 @@ class BertModel(keras.Model):
         """The [V, E] word embedding table (the masked-LM head is tied to it)."""
         return self.embeddings.word_embeddings
 
+    # The original's accessors, for a model made in its one-call form (see __init__).
+    def _original_output(self, key: str):
+        if self._original_outputs is None:
+            raise UsageError("get_*_output() needs the original's one-call form, "
+                             "BertModel(config, is_training, input_ids, ...); "
+                             "otherwise call the model and read its output dict")
+        return self._original_outputs[key]
+
+    def get_pooled_output(self):
+        return self._original_output("pooled_output")
+
+    def get_sequence_output(self):
+        return self._original_output("sequence_output")
+
+    def get_all_encoder_layers(self):
+        return self._original_output("encoder_outputs")
+
+    def get_embedding_output(self):
+        return self._original_output("embedding_output")
+
+    def get_embedding_table(self) -> keras.Variable:
+        return self.word_embeddings
+
     def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name}
+        return {"config": self.config.to_dict(), "name": self.name,
+                "dtype": self.dtype_policy.name}
 
     @classmethod
     def from_config(cls, config: dict) -> BertModel:
-        return cls(BertConfig.from_dict(config["config"]), name=config.get("name", "bert"))
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
+
+
+# The original modeling.py's helper functions, for code written against it. Its functions
+# that create variables have layers here instead: embedding_lookup and
+# embedding_postprocessor -> Embeddings, attention_layer -> SelfAttention,
+# transformer_model -> Encoder, layer_norm -> LayerNorm.
+
+
+def create_initializer(initializer_range: float = 0.02) -> keras.initializers.Initializer:
+    """The truncated-normal initializer of every BERT weight."""
+    return keras.initializers.TruncatedNormal(stddev=initializer_range)
+
+
+def dropout(input_tensor, dropout_prob: float | None):
+    """Drops each value with probability `dropout_prob` (None or 0: unchanged)."""
+    if not dropout_prob:
+        return input_tensor
+    return keras.random.dropout(input_tensor, dropout_prob)
+
+
+def create_attention_mask_from_input_mask(from_tensor, to_mask):
+    """[B, F, ...] and a [B, T] 0/1 mask -> [B, F, T] float32: 1 where attending is allowed."""
+    from_length = ops.shape(from_tensor)[1]
+    to_mask = ops.expand_dims(ops.cast(to_mask, "float32"), 1)  # [B, 1, T]
+    return ops.ones((ops.shape(from_tensor)[0], from_length, 1), "float32") * to_mask
+
+
+def get_shape_list(tensor, expected_rank: int | list[int] | None = None, name=None) -> list:
+    """The shape as a list: Python ints where static, scalar tensors where not."""
+    if expected_rank is not None:
+        assert_rank(tensor, expected_rank, name)
+    static = list(tensor.shape)
+    if all(dim is not None for dim in static):
+        return static
+    dynamic = ops.shape(tensor)
+    return [dim if dim is not None else dynamic[i] for i, dim in enumerate(static)]
+
+
+def reshape_to_matrix(input_tensor):
+    """[..., W] -> [N, W] (a rank-2 tensor is returned as it is)."""
+    if len(input_tensor.shape) == 2:
+        return input_tensor
+    return ops.reshape(input_tensor, (-1, input_tensor.shape[-1]))
+
+
+def reshape_from_matrix(output_tensor, orig_shape_list: list):
+    """[N, W] back to `orig_shape_list[:-1] + [W]`."""
+    if len(orig_shape_list) == 2:
+        return output_tensor
+    return ops.reshape(output_tensor, (*orig_shape_list[:-1], output_tensor.shape[-1]))
+
+
+def assert_rank(tensor, expected_rank: int | list[int], name=None) -> None:
+    """Raises UsageError when the tensor's rank is not `expected_rank` (an int or a list)."""
+    expected = [expected_rank] if isinstance(expected_rank, int) else list(expected_rank)
+    if len(tensor.shape) not in expected:
+        raise UsageError(f"tensor {name or ''} has rank {len(tensor.shape)}, "
+                         f"expected one of {expected} (shape {tuple(tensor.shape)})")
+
+
+def get_assignment_map_from_checkpoint(tvars, init_checkpoint: str) -> tuple[dict, dict]:
+    """The original's (assignment_map, initialized_variable_names) for variables `tvars`
+    (Keras or tf.Variables, named by path) and a checkpoint: checkpoint name -> the same
+    name for every variable the checkpoint holds, and those names (with and without ':0').
+    `checkpoint.load_checkpoint` does the copy itself."""
+    from bert_tf import checkpoint  # TensorFlow: only when asked for
+
+    stored = checkpoint.list_variables(init_checkpoint)
+    assignment_map, initialized = {}, {}
+    for variable in tvars:
+        name = getattr(variable, "path", None) or variable.name.split(":")[0]
+        if name in stored:
+            assignment_map[name] = name
+            initialized[name] = 1
+            initialized[name + ":0"] = 1
+    return assignment_map, initialized

@@ -106,26 +106,27 @@ class ClassificationObjective:
     def normalizers(self, batch: dict) -> dict:
         return _examples(batch)
 
-    def per_example_loss(self, outputs: dict, batch: dict):
-        """[B] losses."""
+    def per_example_loss(self, logits, batch: dict):
+        """[B, L] logits -> [B] losses."""
         if self.is_regression:
-            return ops.square(outputs["predictions"] - ops.cast(batch["label_ids"], "float32"))
-        return -label_log_probs(outputs["log_probs"], batch["label_ids"])
+            return ops.square(logits[:, 0] - ops.cast(batch["label_ids"], "float32"))
+        return -label_log_probs(ops.log_softmax(logits, axis=-1), batch["label_ids"])
 
-    def loss(self, outputs: dict, batch: dict, normalizers: dict):
-        return ops.sum(self.per_example_loss(outputs, batch)) / normalizers["examples"]
+    def loss(self, logits, batch: dict, normalizers: dict):
+        return ops.sum(self.per_example_loss(logits, batch)) / normalizers["examples"]
 
-    def predict(self, outputs: dict, batch: dict) -> dict:
-        """What evaluation and prediction keep per example."""
+    def predict(self, logits, batch: dict) -> dict:
+        """What evaluation and prediction keep per example: the loss, and "predictions"
+        [B] (regression) or "probabilities" [B, L]."""
         result = {
-            "per_example_loss": self.per_example_loss(outputs, batch),
+            "per_example_loss": self.per_example_loss(logits, batch),
             "is_real_example": batch["is_real_example"],
             "label_ids": batch["label_ids"],
         }
         if self.is_regression:
-            result["predictions"] = outputs["predictions"]
+            result["predictions"] = logits[:, 0]
         else:
-            result["probabilities"] = outputs["probabilities"]
+            result["probabilities"] = ops.softmax(logits, axis=-1)
         return result
 
 
@@ -155,17 +156,18 @@ class TokenClassificationObjective:
     def normalizers(self, batch: dict) -> dict:
         return {"labels": ops.sum(ops.cast(batch["label_weights"], "float32"))}
 
-    def per_token_loss(self, outputs: dict, batch: dict):
-        """[B, S] losses, 0 where the weight is 0."""
+    def per_token_loss(self, logits, batch: dict):
+        """[B, S, L] logits -> [B, S] losses, 0 where the weight is 0."""
         weights = ops.cast(batch["label_weights"], "float32")
-        return -label_log_probs(outputs["log_probs"], batch["label_ids"]) * weights
+        log_probs = ops.log_softmax(logits, axis=-1)
+        return -label_log_probs(log_probs, batch["label_ids"]) * weights
 
-    def loss(self, outputs: dict, batch: dict, normalizers: dict):
-        return ops.sum(self.per_token_loss(outputs, batch)) / ops.maximum(
+    def loss(self, logits, batch: dict, normalizers: dict):
+        return ops.sum(self.per_token_loss(logits, batch)) / ops.maximum(
             normalizers["labels"], 1.0)
 
-    def predict(self, outputs: dict, batch: dict) -> dict:
+    def predict(self, logits, batch: dict) -> dict:
         """What evaluation and prediction keep: [B, S] predicted ids, losses, weights."""
-        return {"predictions": outputs["predictions"],
-                "per_token_loss": self.per_token_loss(outputs, batch),
+        return {"predictions": ops.argmax(logits, axis=-1),
+                "per_token_loss": self.per_token_loss(logits, batch),
                 "label_weights": batch["label_weights"]}

@@ -104,9 +104,14 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         self._variable_paths = [v.path for v in variables]
         self._decays = [self.uses_weight_decay(v.path) for v in variables]
 
+    # Under a tf.distribute strategy, Keras optimizers sum the replicas' gradients when
+    # applying them, and so does this one in `fit`. The training driver sums (and clips)
+    # them itself, as one device would, and turns this off.
+    sums_replica_gradients = True
+
     def _all_reduce_sum_gradients(self, grads_and_vars):
-        # Keras would sum the gradients over replicas here; the training driver has already
-        # summed them (it must clip the summed gradient, as one device would).
+        if self.sums_replica_gradients:
+            return super()._all_reduce_sum_gradients(grads_and_vars)
         return grads_and_vars
 
     def slot_variables(self) -> dict[str, keras.Variable]:

@@ -132,6 +132,16 @@ def convert_by_vocab(vocab: dict, items: list) -> list:
     return [vocab[item] for item in items]
 
 
+def convert_tokens_to_ids(vocab: dict, tokens: list[str]) -> list[int]:
+    """Token strings -> ids through `vocab` (as `load_vocab` returns it)."""
+    return convert_by_vocab(vocab, tokens)
+
+
+def convert_ids_to_tokens(inv_vocab: dict, ids: list[int]) -> list[str]:
+    """Ids -> token strings through `inv_vocab` ({id: token})."""
+    return convert_by_vocab(inv_vocab, ids)
+
+
 def whitespace_tokenize(text: str) -> list[str]:
     """Strips `text` and splits it on whitespace."""
     text = text.strip()
@@ -184,10 +194,10 @@ class FullTokenizer:
         ]
 
     def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
-        return convert_by_vocab(self.vocab, tokens)
+        return convert_tokens_to_ids(self.vocab, tokens)
 
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
-        return convert_by_vocab(self.inv_vocab, ids)
+        return convert_ids_to_tokens(self.inv_vocab, ids)
 
 
 class BasicTokenizer:

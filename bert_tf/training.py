@@ -38,15 +38,16 @@ class Objective(Protocol):
         """Counts that normalize the loss on this replica's batch (e.g. examples, the sum
         of masked-LM weights); the driver sums them over replicas."""
 
-    def loss(self, outputs: dict, batch: dict, normalizers: dict):
-        """This replica's share of the global-batch loss: local sums divided by the
-        *global* normalizers, so the shares add up to the one-device loss (scalar)."""
+    def loss(self, outputs, batch: dict, normalizers: dict):
+        """This replica's share of the global-batch loss (scalar) on `outputs`, what the
+        model returns (a tensor or a dict of them): local sums divided by the *global*
+        normalizers, so the shares add up to the one-device loss."""
 
 
 class Metrics(Protocol):
     """What `evaluate` reports: per-batch sums, then the reported values."""
 
-    def metrics(self, outputs: dict, batch: dict) -> dict:
+    def metrics(self, outputs, batch: dict) -> dict:
         """{name: scalar sum over this replica's batch}; the driver adds replicas."""
 
     def finalize_metrics(self, batches: list[dict]) -> dict:
@@ -93,6 +94,9 @@ def _first_replica(strategy: tf.distribute.Strategy, value):
 def make_train_function(strategy, model, optimizer, objective: Objective, run_config: RunConfig):
     """Returns `train_steps(iterator, num_steps) -> (loss, learning_rate)` of the last step."""
     variables = model.trainable_variables
+    # This driver sums the replicas' gradients itself (to clip the sum); the optimizer
+    # must not sum them again.
+    getattr(optimizer, "inner_optimizer", optimizer).sums_replica_gradients = False
 
     @tf.function(jit_compile=run_config.jit_compile)
     def forward_backward(batch, normalizers):

@@ -105,7 +105,7 @@ def test_xla_compiled_forward_matches_eager(tiny_config):
     inputs["masked_lm_positions"] = np.array([[1, 2], [3, 4], [5, 0]], "int32")
     eager = pretrainer(inputs)
     compiled = tf.function(lambda x: pretrainer(x), jit_compile=True)(inputs)
-    for key in ("sequence_output", "pooled_output", "masked_lm_log_probs"):
+    for key in ("masked_lm_log_probs", "next_sentence_log_probs"):
         np.testing.assert_allclose(compiled[key], eager[key], atol=1e-5)
 
 
@@ -119,8 +119,8 @@ def test_mixed_precision(tiny_config, policy):
         b.assign(a)
     inputs = random_inputs(tiny_config)
     inputs["masked_lm_positions"] = np.array([[1, 2], [3, 4], [5, 0]], "int32")
-    want = full(inputs)
-    got = tf.function(lambda x: mixed(x), jit_compile=True)(inputs)
+    want = {**full(inputs), **full.bert(inputs)}
+    got = tf.function(lambda x: {**mixed(x), **mixed.bert(x)}, jit_compile=True)(inputs)
     compute = "bfloat16" if policy == "mixed_bfloat16" else "float16"
     assert got["sequence_output"].dtype == compute
     assert got["masked_lm_log_probs"].dtype == "float32"  # log-softmax in float32
@@ -159,7 +159,10 @@ def test_matches_original_code_on_real_weights():
     assert len(report.loaded) == 110 and not report.missing and not report.unexpected
     ref = np.load(fixture_path("reference_public.npz"))
     inputs = {k: ref[k] for k in ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")}
-    for run in (pretrainer, tf.function(lambda x: pretrainer(x), jit_compile=True)):
+    def both(x):  # the encoder's outputs and the heads'
+        return {**pretrainer.bert(x), **pretrainer(x)}
+
+    for run in (both, tf.function(both, jit_compile=True)):
         out = run(inputs)
         layers = np.stack([np.asarray(x) for x in out["encoder_outputs"]])
         np.testing.assert_allclose(layers, ref["all_encoder_layers"], rtol=0, atol=1e-4)

@@ -139,7 +139,7 @@ def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
     _, replica_metrics = training.make_eval_function(strategy, model, task, jit_compile=True)
     assert "HloModule" in replica_metrics.experimental_get_compiler_ir(batch)(stage="hlo")
     _, replica_predict = training.make_predict_function(
-        strategy, model, lambda outputs, _: {"pooled": outputs["pooled_output"]}, True
+        strategy, model, lambda outputs, _: {"nsp": outputs["next_sentence_log_probs"]}, True
     )
     assert "HloModule" in replica_predict.experimental_get_compiler_ir(batch)(stage="hlo")
 

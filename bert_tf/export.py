@@ -213,23 +213,13 @@ def export(module: ServingModule, export_dir: str) -> str:
 
     Written to a staging folder beside `export_dir`, then swapped in: a failed or
     interrupted export leaves an earlier export at `export_dir` as it was."""
-    export_dir = export_dir.rstrip("/")
-    staged, previous = file_io.staging_path(export_dir), file_io.staging_path(export_dir)
+    signatures = {"serving_default": module.serve_text}
+    if module.kind != "ner":
+        signatures["pair"] = module.serve_pair
     try:
-        signatures = {"serving_default": module.serve_text}
-        if module.kind != "ner":
-            signatures["pair"] = module.serve_pair
-        tf.saved_model.save(module, staged, signatures=signatures)
-        if tf.io.gfile.exists(export_dir):
-            tf.io.gfile.rename(export_dir, previous)
-        tf.io.gfile.rename(staged, export_dir)
+        return file_io.write_folder_atomically(
+            export_dir, lambda staged: tf.saved_model.save(module, staged, signatures=signatures))
     except (tf.errors.OpError, OSError) as error:
         raise file_io.OutputError(
             f"export_dir: cannot write {export_dir}: {describe_os_error(error)}"
         ) from None
-    finally:
-        for path in (staged, previous):
-            if tf.io.gfile.exists(path):
-                tf.io.gfile.rmtree(path)
-        file_io.removedirs_quietly(os.path.dirname(staged))
-    return export_dir

@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 from bert_tf.errors import OutputError, UsageError, describe_os_error
@@ -265,6 +265,25 @@ class StagedOutputs:
         if is_io_error(error):
             raise OutputError(f"{path}: cannot write: {describe_os_error(error)}") from None
         raise error
+
+
+def write_folder_atomically(folder: str, write: Callable[[str], object]) -> str:
+    """`write(staged)` fills a staging folder beside `folder`, which then replaces `folder`
+    as a whole: a failed or interrupted write leaves an earlier `folder` as it was and no
+    staging folder behind. Returns `folder`."""
+    folder = folder.rstrip("/")
+    staged, previous = staging_path(folder), staging_path(folder)
+    try:
+        write(staged)
+        if exists(folder):
+            rename(folder, previous)
+        rename(staged, folder)
+    finally:
+        for path in (staged, previous):
+            if exists(path):
+                remove_tree(path)
+        removedirs_quietly(os.path.dirname(staged))
+    return folder
 
 
 def write_atomically(path: str, data: str | bytes) -> None:

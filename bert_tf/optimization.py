@@ -181,11 +181,14 @@ def create_optimizer(
     num_train_steps: int,
     num_warmup_steps: int,
     optimizer: str = "adamw",
+    **keras_options,
 ) -> AdamWeightDecay:
-    """The original `create_optimizer` (minus the train op): schedule + optimizer by name."""
+    """The original `create_optimizer` (minus the train op): schedule + optimizer by name.
+    `keras_options` go to the Keras optimizer, e.g. `global_clipnorm=1.0` for `fit` (the
+    training driver clips by itself)."""
     schedule = WarmupLinearDecay(init_lr, num_train_steps, num_warmup_steps)
     if optimizer == "adamw":
-        return AdamWeightDecay(schedule)
+        return AdamWeightDecay(schedule, **keras_options)
     if optimizer == "lamb":
-        return Lamb(schedule)
+        return Lamb(schedule, **keras_options)
     raise UsageError(f"optimizer must be 'adamw' or 'lamb', got {optimizer!r}")

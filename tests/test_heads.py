@@ -12,7 +12,7 @@ from bert_tf.config import BertConfig
 from bert_tf.heads import BertClassifier, BertPretrainer, BertSpanModel, BertTokenClassifier
 from bert_tf.modeling import BertModel
 from bert_tf.objectives import ClassificationObjective
-from bert_tf.optimization import AdamWeightDecay, WarmupLinearDecay, create_optimizer
+from bert_tf.optimization import create_optimizer
 
 
 def test_bert_model(tiny_config, tmp_path):
@@ -85,7 +85,7 @@ def test_keras_fit_takes_the_drivers_steps(tiny_config, tmp_path):
                    ClassificationObjective(), dataset_fn,
                    training.RunConfig(output_dir=str(tmp_path), num_train_steps=4,
                                       steps_per_execution=4, save_checkpoints_steps=4))
-    by_fit.compile(optimizer=AdamWeightDecay(WarmupLinearDecay(1e-3, 4, 1), global_clipnorm=1.0),
+    by_fit.compile(optimizer=create_optimizer(1e-3, 4, 1, global_clipnorm=1.0),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                    metrics=["accuracy"])
     history = by_fit.fit(features, labels, batch_size=4, epochs=1, shuffle=False, verbose=0)

@@ -96,7 +96,8 @@ def variable_pairs(backbone: keras_hub.models.BertBackbone) -> list[tuple[str, k
             "output/dense": block._feedforward_output_dense,
         }
         for name, dense in dense_layers.items():
-            pairs += [(f"{prefix}{name}/kernel", dense.kernel), (f"{prefix}{name}/bias", dense.bias)]
+            pairs += [(f"{prefix}{name}/kernel", dense.kernel),
+                      (f"{prefix}{name}/bias", dense.bias)]
         for name, norm in (("attention/output/LayerNorm", block._self_attention_layer_norm),
                            ("output/LayerNorm", block._feedforward_layer_norm)):
             pairs += [(f"{prefix}{name}/gamma", norm.gamma), (f"{prefix}{name}/beta", norm.beta)]

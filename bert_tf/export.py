@@ -61,6 +61,20 @@ def label_file(checkpoint: str) -> str:
     return os.path.join(folder, ner.LABEL_FILE)
 
 
+def pack_inputs(pieces: list[tf.RaggedTensor], seq_length, cls_id: int, sep_id: int) -> dict:
+    """Word-piece ids per segment ([B, (pieces)] each) -> `[CLS] a [SEP] (b [SEP])` as
+    int32 input_ids, input_mask, segment_ids [B, seq_length]: segments trimmed round-robin
+    to fit (the same tokens as the original's longest-first truncation), then padded."""
+    trimmed = tf_text.RoundRobinTrimmer(seq_length - 1 - len(pieces)).trim(pieces)
+    ids, segment_ids = tf_text.combine_segments(
+        trimmed, start_of_sequence_id=cls_id, end_of_segment_id=sep_id)
+    input_ids, input_mask = tf_text.pad_model_inputs(ids, seq_length)
+    segment_ids, _ = tf_text.pad_model_inputs(segment_ids, seq_length)
+    return {"input_ids": tf.cast(input_ids, tf.int32),
+            "input_mask": tf.cast(input_mask, tf.int32),
+            "segment_ids": tf.cast(segment_ids, tf.int32)}
+
+
 class ServingModule(tf.Module):
     """Text in, model outputs out (see the module docstring)."""
 
@@ -79,17 +93,8 @@ class ServingModule(tf.Module):
 
     def encode(self, segments: list[tf.Tensor]) -> dict:
         """[B] strings per segment -> int32 input_ids, input_mask, segment_ids [B, S]."""
-        pieces = [self._tokenizer.tokenize(texts) for texts in segments]
-        budget = self.max_seq_length - 1 - len(segments)
-        trimmed = tf_text.RoundRobinTrimmer(budget).trim(pieces)
-        ids, segment_ids = tf_text.combine_segments(
-            trimmed, start_of_sequence_id=self._cls_id, end_of_segment_id=self._sep_id
-        )
-        input_ids, input_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
-        segment_ids, _ = tf_text.pad_model_inputs(segment_ids, self.max_seq_length)
-        return {"input_ids": tf.cast(input_ids, tf.int32),
-                "input_mask": tf.cast(input_mask, tf.int32),
-                "segment_ids": tf.cast(segment_ids, tf.int32)}
+        return pack_inputs([self._tokenizer.tokenize(texts) for texts in segments],
+                           self.max_seq_length, self._cls_id, self._sep_id)
 
     def outputs(self, inputs: dict) -> dict:
         result = self.model(inputs, training=False)

@@ -88,4 +88,8 @@ class FastTokenizer:
 
     def tokenize(self, texts) -> tf.RaggedTensor:
         """[N] strings (str, bytes or a string tensor) -> [N, (tokens)] int64 token ids."""
-        return self._wordpiece.tokenize(self.words(texts)).merge_dims(-2, -1)
+        return self.tokenize_words(texts).merge_dims(-2, -1)
+
+    def tokenize_words(self, texts) -> tf.RaggedTensor:
+        """[N] strings -> [N, (words), (pieces)] int64 token ids, grouped by word."""
+        return self._wordpiece.tokenize(self.words(texts))

@@ -1,4 +1,5 @@
-"""export_model.py's job: a checkpoint -> a serving SavedModel that takes raw text.
+"""export_model.py's job: a checkpoint -> a serving SavedModel that takes raw text, or
+(`--format=hub`) TF Hub's preprocessor + encoder pair (hub_export.py).
 
 The kind (classifier, squad or embeddings) follows the checkpoint's variables unless
 `--kind` says otherwise; see export.py for the signatures and their outputs.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bert_tf import export, file_io
+from bert_tf import export, file_io, hub_export
 from bert_tf.options import JobOptions, option
 
 
@@ -24,6 +25,10 @@ class ExportOptions(JobOptions):
     max_seq_length: int = option(128, "Sequence length of the exported model.")
     kind: str | None = option(None, "Override the kind found in the checkpoint.",
                               choices=export.KINDS)
+    format: str = option("serving", "serving: one SavedModel, text in, the model's outputs "
+                                    "out (export.py); hub: TF Hub's preprocessor + encoder "
+                                    "pair of the encoder (hub_export.py).",
+                         choices=["serving", "hub"])
 
     def output_lock(self, strategy=None):
         """Holds `export_dir` (file_io.holding_output)."""
@@ -31,7 +36,14 @@ class ExportOptions(JobOptions):
 
 
 def run(options: ExportOptions) -> str:
-    """Builds the serving module and writes it; returns the export folder."""
+    """Builds the serving module (or the hub pair) and writes it; returns the export
+    folder."""
+    if options.format == "hub":
+        export_dir = hub_export.export_hub(
+            options.bert_config_file, options.vocab_file, options.init_checkpoint,
+            options.do_lower_case, options.max_seq_length, options.export_dir)
+        print(f"Exported a TF Hub preprocessor and encoder to {export_dir}")
+        return export_dir
     module = export.build_module(
         options.bert_config_file, options.vocab_file, options.init_checkpoint,
         options.do_lower_case, options.max_seq_length, options.kind,

@@ -169,3 +169,40 @@ def test_fast_paths_equal_the_two_pass_original_on_random_unicode():
                 for piece in full.wordpiece_tokenizer.tokenize(word)
             ]
             assert full.tokenize(text) == reference, repr(text)
+
+
+def test_fast_tokenizer_character_classes_are_the_exact_ones():
+    """The fast tokenizer's classes (from Python's unicodedata) hold exactly the code points
+    the exact tokenizer's rules pick, for every code point."""
+    from bert_tf.fast_tokenization import class_members
+
+    members = {name: set(cps) for name, cps in class_members().items()}
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        char = chr(cp)
+        deleted = cp in (0, 0xFFFD) or tokenization._is_control(char)
+        assert (cp in members["deleted"]) == deleted, hex(cp)
+        whitespace = not deleted and (tokenization._is_whitespace(char) or char.isspace())
+        assert (cp in members["whitespace"]) == whitespace, hex(cp)
+        assert (cp in members["punctuation"]) == tokenization._is_punctuation(char), hex(cp)
+
+
+@pytest.mark.slow
+def test_fast_equals_exact_on_every_code_point():
+    """Every code point but the surrogates, each between two letters, 512 to a line: the
+    same ids from both tokenizers (training data is made by the exact one, serving
+    tokenizes with the fast one). Lower-casing, the longer path (~25 s); without it the
+    two share the character classes tested above."""
+    vocab = str(fixture_path("minilm_ckpt", "vocab.txt"))
+    exact, fast = FullTokenizer(vocab, True), FastTokenizer(vocab, True)
+    code_points = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    starts = range(0, len(code_points), 512)
+    lines = [" ".join(f"a{chr(cp)}b" for cp in code_points[start:start + 512])
+             for start in starts]
+    for batch_start in range(0, len(lines), 256):
+        batch = lines[batch_start:batch_start + 256]
+        for index, ids in enumerate(fast.tokenize(batch).to_list(), batch_start):
+            want = exact.convert_tokens_to_ids(exact.tokenize(lines[index]))
+            first = code_points[starts[index]]
+            assert ids == want, f"code points from U+{first:04X}"

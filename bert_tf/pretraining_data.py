@@ -475,7 +475,7 @@ def write_instances(
 
     The files are staged and renamed together when all are written (file_io.StagedOutputs),
     so an interrupted or failed run leaves no partial output and no staged file.
-    `progress(n)` is called every 10,000 instances written.
+    `progress(n)` is called every 1,000 instances written.
     """
     with file_io.StagedOutputs(output_files, "wb") as writers:
         return write_records(writers, instances, tokenizer, max_seq_length,
@@ -496,7 +496,7 @@ def write_records(
             instance_to_example(instance, varints, max_seq_length, max_predictions_per_seq)
         ))
         counts[shard] += 1
-        if progress and (index + 1) % 10000 == 0:
+        if progress and (index + 1) % 1000 == 0:
             progress(index + 1)
     return counts
 

@@ -26,6 +26,7 @@ from absl import logging
 from bert_tf import resume
 from bert_tf.errors import BertTfError, UsageError
 from bert_tf.optimization import clip_by_global_norm
+from bert_tf.progress import Progress
 
 # dataset_fn(input_context, start_step) -> a tf.data.Dataset of per-replica batches.
 DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]
@@ -303,15 +304,15 @@ def evaluate(
     eval_step, _ = make_eval_function(strategy, model, metrics, jit_compile)
     iterator = iter(dataset)
     batches: list[dict[str, float]] = []
-    started = time.time()
+    progress = Progress("eval", num_steps, "steps", log_every=100)
     for index in _steps(num_steps):
         try:
             batch_sums = eval_step(iterator)
         except (StopIteration, tf.errors.OutOfRangeError):
             break
         batches.append({name: float(value) for name, value in batch_sums.items()})
-        if (index + 1) % 100 == 0:
-            logging.info("eval step %d  %.1f s", index + 1, time.time() - started)
+        progress.update(index + 1)
+    progress.finish()
     if not batches:
         raise UsageError("evaluation read no batch: the eval data is empty")
     return metrics.finalize_metrics(batches)
@@ -364,15 +365,14 @@ def predict(
     predict_step, _ = make_predict_function(strategy, model, predict_fn, jit_compile)
     dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, 0))
     iterator = iter(dataset)
-    started = time.time()
+    progress = Progress("predict", None, "batches", log_every=100)
     for index in _steps(None):
         try:
             outputs = predict_step(iterator)
         except (StopIteration, tf.errors.OutOfRangeError):
+            progress.finish()
             return
-        if (index + 1) % 100 == 0:
-            logging.info("predict batch %d  %.1f batches/s", index + 1,
-                         (index + 1) / (time.time() - started))
+        progress.update(index + 1)
         yield {
             name: np.concatenate(
                 [np.asarray(part) for part in strategy.experimental_local_results(value)]

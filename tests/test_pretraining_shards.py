@@ -180,7 +180,7 @@ def test_script_fast_mode_summary_and_errors(tmp_path):
             f"--input_file={path}", f"--vocab_file={VOCAB}", "--dupe_factor=1"]
     result = subprocess.run([*base, f"--output_file={tmp_path}/out/part-%03d.tfrecord"],
                             cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "shard 8/8:" in result.stdout and "instances, " in result.stdout
+    assert "shard: 8/8 shards" in result.stdout and " instances, " in result.stdout
     assert "Wrote" in result.stdout and "mean tokens" in result.stdout
     assert (tmp_path / "out" / "part-007.tfrecord").exists()
     bad = subprocess.run([*base, f"--output_file={tmp_path}/a,{tmp_path}/b"], cwd=ROOT,

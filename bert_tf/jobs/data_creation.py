@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import sys
 import time
 
 from bert_tf import file_io, pretraining_data, pretraining_shards
 from bert_tf.errors import UsageError
 from bert_tf.options import JobOptions, option
+from bert_tf.progress import Progress
 from bert_tf.tokenization import load_tokenizer
 
 
@@ -145,14 +147,16 @@ def make_fidelity(options: DataOptions, input_files: list[str],
         print(f"Made {len(instances)} instances in {time.perf_counter() - start:.1f} s",
               flush=True)
 
+        shown = Progress("  writing", len(instances), "instances", stream=sys.stdout)
+
         def progress(written: int) -> None:
             elapsed = time.perf_counter() - start
-            print(f"  {written}/{len(instances)} instances written, {len(documents)} "
-                  f"documents, {megabytes / elapsed:.2f} MB/s of input overall", flush=True)
+            shown.update(written, f"{megabytes / elapsed:.2f} MB/s of input overall")
 
         counts = pretraining_data.write_instances(
             instances, tokenizer, instance_options.max_seq_length,
             instance_options.max_predictions_per_seq, output_files, progress)
+        shown.finish()
     return Written(output_files, counts, sum(len(i.tokens) for i in instances),
                    sum(len(i.masked_lm_positions) for i in instances))
 
@@ -173,14 +177,17 @@ def make_fast(options: DataOptions, input_files: list[str],
     load_tokenizer(options.vocab_file, options.do_lower_case, options.merges_file)
     workers = options.num_workers or pretraining_shards.default_num_workers()
     totals = {"documents": 0, "instances": 0, "bytes": 0}
+    shown: list[Progress] = []
 
     def progress(summary, done: int, total: int) -> None:
         totals["documents"] += summary.documents
         totals["instances"] += summary.instances
         totals["bytes"] += summary.bytes_read
         rate = totals["bytes"] / 1e6 / (time.perf_counter() - start)
-        print(f"  shard {done}/{total}: {totals['documents']} documents, "
-              f"{totals['instances']} instances, {rate:.2f} MB/s", flush=True)
+        if not shown:
+            shown.append(Progress("  shard", total, "shards", log_every=1, stream=sys.stdout))
+        shown[0].update(done, f"{totals['documents']} documents, {totals['instances']} "
+                              f"instances, {rate:.2f} MB/s")
 
     with file_io.output_lock(options.output_file, "output_file"):
         paths, summaries = pretraining_shards.create_sharded(
@@ -190,6 +197,8 @@ def make_fast(options: DataOptions, input_files: list[str],
             skip_invalid_utf8=options.skip_invalid_utf8, progress=progress,
             clean_output=options.clean_output,
         )
+    for bar in shown:
+        bar.finish()
     skipped = sum(s.skipped_lines for s in summaries)
     print(f"{workers} workers, {len(paths)} shards; skipped {skipped} invalid UTF-8 lines")
     return Written(paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),

@@ -22,6 +22,7 @@ import numpy as np
 from bert_tf import file_io, records
 from bert_tf.errors import BertTfError
 from bert_tf.features import encode_text
+from bert_tf.progress import Progress
 from bert_tf.tokenization import FullTokenizer
 
 
@@ -240,7 +241,10 @@ def write_features(
     """Writes the examples' features as TFRecord at `path` (atomically), padded with
     `is_real_example=0` features to a multiple of `pad_to_multiple`. Returns the number of
     records written."""
-    features = [convert_example(e, task, max_seq_length, tokenizer) for e in examples]
+    progress = Progress("features", len(examples), "examples")
+    features = [convert_example(e, task, max_seq_length, tokenizer)
+                for e in progress.counting(examples)]
+    progress.finish()
     while len(features) % pad_to_multiple:
         features.append(padding_features(max_seq_length, task))
     return records.write_tfrecords(path, (record_bytes(feature, task) for feature in features))

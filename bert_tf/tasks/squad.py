@@ -22,6 +22,7 @@ from absl import logging
 
 from bert_tf import file_io, records
 from bert_tf.errors import BertTfError, UsageError
+from bert_tf.progress import Progress
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
 
@@ -334,10 +335,11 @@ def write_features(
     records to a multiple of `pad_to_multiple`. Returns the features (kept for
     post-processing at prediction; training keeps none)."""
     kept = []
+    progress = Progress("features", None, "windows")
 
     def windows():
         count = 0
-        for feature in features:
+        for feature in progress.counting(features):
             answer = None
             if is_training:
                 answer = (feature.start_position, feature.end_position, feature.is_impossible)
@@ -353,6 +355,7 @@ def write_features(
             count += 1
 
     records.write_tfrecords(path, windows())
+    progress.finish()
     return kept
 
 

@@ -1,24 +1,25 @@
 """Fast mode of create_pretraining_data.py: the corpus cut into shards, made in parallel.
 
-Each input file is cut at blank lines (document boundaries) into shards of at most
-`shard_bytes`; each shard is read, tokenized and made into instances by a worker process
+Each input file is cut at blank lines (document boundaries) into shards of about
+`shard_size_mb`; each shard is read, tokenized and made into instances by a worker process
 with its own generator, `random.Random(f"{seed}/{shard index}")`, and written to its own
 output file. Instances are built by the same code as fidelity mode, so features follow the
 same distribution; what differs is the scope of the random draws: documents are shuffled,
 and NSP's random next segments are drawn, within a shard rather than the whole corpus.
 
-The output is deterministic for fixed inputs, flags, seed and worker count (the worker
-count sets the shard size of small corpora: at least one shard per worker). A worker holds
-one shard at a time, so memory is bounded by the shard size, not the corpus. Files are
-written under staging names and renamed only when every shard has succeeded; a worker that
-dies (kill -9, the out-of-memory killer) fails the run at once, naming its shard.
+The shard plan depends on the input files' sizes and contents and `shard_size_mb` only,
+so for fixed inputs, flags and seed the output is the same bytes on any machine and with
+any number of workers (a corpus smaller than `workers x shard_size_mb` leaves workers
+idle: give it a smaller shard size). A worker holds one shard at a time, so memory is
+bounded by the shard size, not the corpus. Files are written under staging names and
+renamed only when every shard has succeeded; a worker that dies (kill -9, the
+out-of-memory killer) fails the run at once, naming its shard.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -32,8 +33,6 @@ from bert_tf import file_io
 from bert_tf import pretraining_data as pd
 from bert_tf.errors import describe_os_error
 from bert_tf.tokenization import load_tokenizer
-
-SHARDS_PER_WORKER = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +64,13 @@ def default_num_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def plan_shards(input_files: Sequence[str], num_workers: int, shard_size_mb: float) -> list[Shard]:
-    """Cuts each file at blank lines into shards of at most shard_size_mb, and small enough
-    that each worker gets SHARDS_PER_WORKER of them (they finish unevenly; a document longer
-    than a shard stays whole)."""
+def plan_shards(input_files: Sequence[str], shard_size_mb: float) -> list[Shard]:
+    """Cuts each file at the first blank line at or after every `shard_size_mb` (so a
+    shard holds about that much, whole documents; a document longer than a shard stays
+    whole). Reads only around the cut points; depends on nothing but the files and the
+    size, not on the machine or the number of workers."""
     sizes = [file_io.size(path) for path in input_files]
-    per_worker = math.ceil(sum(sizes) / (max(1, num_workers) * SHARDS_PER_WORKER))
-    shard_bytes = max(1, min(int(shard_size_mb * 1e6), per_worker))
+    shard_bytes = max(1, int(shard_size_mb * 1e6))
     shards: list[Shard] = []
     for path, size in zip(input_files, sizes, strict=True):
         start = 0
@@ -328,7 +327,7 @@ def create_sharded(
     The caller holds `file_io.output_lock` on the output place. Shards are written to
     staging names and renamed only when all succeeded; on any failure (a worker killed,
     a full disk, Ctrl-C, SIGTERM) no staged file is left and no worker keeps running."""
-    shards = plan_shards(input_files, num_workers, shard_size_mb)
+    shards = plan_shards(input_files, shard_size_mb)
     if not shards:
         raise pd.PretrainingDataError(f"input_file: {', '.join(input_files)} are empty")
     finals = output_paths(output_file, len(shards))

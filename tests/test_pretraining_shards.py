@@ -28,7 +28,7 @@ def corpus(tmp_path, lines: int = 12000, name: str = "corpus.txt") -> Path:
     return path
 
 
-def make_fast(inputs, output, workers=2, seed=12345, dupe_factor=2, shard_size_mb=8.0):
+def make_fast(inputs, output, workers=2, seed=12345, dupe_factor=2, shard_size_mb=0.1):
     return ps.create_sharded(
         [str(path) for path in inputs], str(output), VOCAB, True,
         pd.InstanceOptions(dupe_factor=dupe_factor), seed=seed, num_workers=workers,
@@ -71,8 +71,9 @@ def sha256(paths) -> list[str]:
 def test_shards_cut_files_at_blank_lines_and_cover_them(tmp_path):
     path = corpus(tmp_path, 3000)
     data = path.read_bytes()
-    shards = ps.plan_shards([str(path)], num_workers=3, shard_size_mb=8)
-    assert len(shards) >= 3 * ps.SHARDS_PER_WORKER - 2
+    shards = ps.plan_shards([str(path)], shard_size_mb=0.05)
+    assert len(shards) == len(data) // 50_000 + 1
+    assert all(shard.end - shard.start >= 50_000 for shard in shards[:-1])
     assert shards[0].start == 0 and shards[-1].end == len(data)
     for before, after in zip(shards, shards[1:], strict=False):
         assert before.end == after.start
@@ -93,13 +94,14 @@ def test_output_paths():
         ps.output_paths("out/%s-%d", 2)
 
 
-def test_deterministic_for_a_seed_and_worker_count(tmp_path):
+def test_the_same_bytes_for_a_seed_with_any_number_of_workers(tmp_path):
     path = corpus(tmp_path, 4000)
-    first, summaries = make_fast([path], tmp_path / "a/")
-    second, _ = make_fast([path], tmp_path / "b/")
-    other_seed, _ = make_fast([path], tmp_path / "c/", seed=1)
-    assert len(first) == 2 * ps.SHARDS_PER_WORKER
-    assert sha256(first) == sha256(second)
+    first, summaries = make_fast([path], tmp_path / "a/", workers=2)
+    one, _ = make_fast([path], tmp_path / "b/", workers=1)
+    three, _ = make_fast([path], tmp_path / "c/", workers=3)
+    other_seed, _ = make_fast([path], tmp_path / "d/", seed=1)
+    assert len(first) == len(ps.plan_shards([str(path)], 0.1)) > 3
+    assert sha256(first) == sha256(one) == sha256(three)
     assert sha256(first) != sha256(other_seed)
     assert [s.instances for s in summaries] == [
         sum(1 for _ in tf.data.TFRecordDataset(p)) for p in first]
@@ -169,7 +171,7 @@ def test_invalid_utf8_names_the_line_in_a_later_shard(tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     paths, summaries = ps.create_sharded(
         [str(path)], str(tmp_path / "skip/"), VOCAB, True, pd.InstanceOptions(dupe_factor=1),
-        seed=1, num_workers=2, skip_invalid_utf8=True,
+        seed=1, num_workers=2, skip_invalid_utf8=True, shard_size_mb=0.05,
     )
     assert sum(s.skipped_lines for s in summaries) == 1 and len(paths) > 1
 
@@ -178,11 +180,16 @@ def test_script_fast_mode_summary_and_errors(tmp_path):
     path = corpus(tmp_path, 2000)
     base = [sys.executable, "create_pretraining_data.py", "--mode=fast", "--num_workers=2",
             f"--input_file={path}", f"--vocab_file={VOCAB}", "--dupe_factor=1"]
-    result = subprocess.run([*base, f"--output_file={tmp_path}/out/part-%03d.tfrecord"],
+    result = subprocess.run([*base, "--shard_size_mb=0.02",
+                             f"--output_file={tmp_path}/out/part-%03d.tfrecord"],
                             cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "shard: 8/8 shards" in result.stdout and " instances, " in result.stdout
+    shards = len(ps.plan_shards([str(path)], 0.02))
+    assert f"shard: {shards}/{shards} shards" in result.stdout and " instances, " in result.stdout
     assert "Wrote" in result.stdout and "mean tokens" in result.stdout
-    assert (tmp_path / "out" / "part-007.tfrecord").exists()
+    assert (tmp_path / "out" / f"part-{shards - 1:03d}.tfrecord").exists()
+    one = subprocess.run([*base, f"--output_file={tmp_path}/one/"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert "Only 1 shards for 2 workers: a smaller --shard_size_mb" in one.stdout
     bad = subprocess.run([*base, f"--output_file={tmp_path}/a,{tmp_path}/b"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "one file per shard" in bad.stderr

@@ -69,7 +69,10 @@ class DataOptions(JobOptions):
         "shard; the same distribution of features, documents shuffled and paired within a "
         "shard.", choices=("fidelity", "fast"))
     num_workers: int = option(0, "Fast mode: worker processes (0: every core).")
-    shard_size_mb: float = option(8.0, "Fast mode: the most input text one shard holds.")
+    shard_size_mb: float = option(8.0, "Fast mode: input text per shard (cut at the next "
+                                       "blank line). With the seed it alone decides the "
+                                       "output, whatever --num_workers; a corpus smaller "
+                                       "than workers x this leaves workers idle.")
     clean_output: bool = option(
         False, "Fast mode: remove shards of an earlier run (another shard count) from the "
         "output folder instead of refusing to write beside them.")
@@ -201,5 +204,8 @@ def make_fast(options: DataOptions, input_files: list[str],
         bar.finish()
     skipped = sum(s.skipped_lines for s in summaries)
     print(f"{workers} workers, {len(paths)} shards; skipped {skipped} invalid UTF-8 lines")
+    if len(paths) < workers:
+        print(f"Only {len(paths)} shards for {workers} workers: a smaller --shard_size_mb "
+              f"would keep every worker busy (it changes the output, as a seed does)")
     return Written(paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),
                    sum(s.masked for s in summaries))

@@ -28,6 +28,7 @@ import re
 import signal
 import traceback
 from collections.abc import Callable, Sequence
+from typing import BinaryIO
 
 from bert_tf import file_io
 from bert_tf import pretraining_data as pd
@@ -64,17 +65,24 @@ def default_num_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def plan_shards(input_files: Sequence[str], shard_size_mb: float) -> list[Shard]:
+def read_binary(path: str) -> BinaryIO:
+    """The default way shards open their files (file_io: local, or tf.io.gfile)."""
+    return file_io.open_file(path, "rb")
+
+
+def plan_shards(input_files: Sequence[str], shard_size_mb: float, *,
+                open_file: Callable[[str], BinaryIO] = read_binary,
+                size_of: Callable[[str], int] = file_io.size) -> list[Shard]:
     """Cuts each file at the first blank line at or after every `shard_size_mb` (so a
     shard holds about that much, whole documents; a document longer than a shard stays
     whole). Reads only around the cut points; depends on nothing but the files and the
-    size, not on the machine or the number of workers."""
-    sizes = [file_io.size(path) for path in input_files]
+    size, not on the machine, the runner or the number of workers."""
+    sizes = [size_of(path) for path in input_files]
     shard_bytes = max(1, int(shard_size_mb * 1e6))
     shards: list[Shard] = []
     for path, size in zip(input_files, sizes, strict=True):
         start = 0
-        with file_io.open_file(path, "rb") as handle:
+        with open_file(path) as handle:
             while start < size:
                 end = _document_start_at_or_after(handle, start + shard_bytes, size)
                 shards.append(Shard(len(shards), path, start, end))
@@ -148,11 +156,11 @@ def prepare_output(output_file: str, finals: Sequence[str], clean: bool) -> None
         file_io.remove(path)
 
 
-# One worker's tokenizer and settings, set once per process by _start_worker.
+# One worker's tokenizer and settings, set once per process by start_worker.
 _worker: dict = {}
 
 
-def _start_worker(tokenizer_files: tuple[str, bool, str | None], options: pd.InstanceOptions,
+def start_worker(tokenizer_files: tuple[str, bool, str | None], options: pd.InstanceOptions,
                   seed: int, skip_invalid_utf8: bool) -> None:
     tokenizer = load_tokenizer(*tokenizer_files)
     _worker.update(tokenizer=tokenizer, vocab_words=list(tokenizer.vocab), options=options,
@@ -168,19 +176,19 @@ class ShardJob:
     final_path: str
 
 
-def make_shard(job: ShardJob) -> ShardSummary:
-    """Reads, tokenizes, makes and writes one shard (in a worker process) to its staging
-    path; on any failure the staged file is removed."""
-    shard = job.shard
+def shard_instances(shard: Shard, open_file: Callable[[str], BinaryIO] = read_binary,
+                    ) -> tuple[list[pd.TrainingInstance], ShardSummary]:
+    """Reads and tokenizes one shard and makes its instances with the shard's own
+    generator (in a worker: start_worker ran). The summary's path is not set yet."""
     tokenizer, options = _worker["tokenizer"], _worker["options"]
-    with file_io.open_file(shard.input_file, "rb") as handle:
+    with open_file(shard.input_file) as handle:
         handle.seek(shard.start)
         data = handle.read(shard.end - shard.start)
     documents: list[list[list[str]]] = [[]]
     try:
         skipped = pd.add_documents(documents, data, tokenizer, _worker["skip_invalid_utf8"])
     except pd.InvalidLine as error:
-        with file_io.open_file(shard.input_file, "rb") as handle:
+        with open_file(shard.input_file) as handle:
             lines_before = handle.read(shard.start).count(b"\n")
         raise pd.invalid_utf8_error(
             shard.input_file, lines_before + error.line_index + 1, error.byte
@@ -188,11 +196,29 @@ def make_shard(job: ShardJob) -> ShardSummary:
     documents = [document for document in documents if document]
     rng = random.Random(f"{_worker['seed']}/{shard.index}")
     instances = pd.make_instances(documents, _worker["vocab_words"], options, rng)
+    return instances, ShardSummary(
+        shard.index, "", documents=len(documents), instances=len(instances),
+        tokens=sum(len(i.tokens) for i in instances),
+        masked=sum(len(i.masked_lm_positions) for i in instances), skipped_lines=skipped,
+        bytes_read=len(data),
+    )
+
+
+def write_shard(writer: BinaryIO, instances: list[pd.TrainingInstance]) -> None:
+    """One shard's records, the same bytes as fidelity mode would write for them."""
+    options = _worker["options"]
+    pd.write_records([writer], instances, _worker["tokenizer"], options.max_seq_length,
+                     options.max_predictions_per_seq)
+
+
+def make_shard(job: ShardJob) -> ShardSummary:
+    """Reads, tokenizes, makes and writes one shard (in a worker process) to its staging
+    path; on any failure the staged file is removed."""
+    instances, summary = shard_instances(job.shard)
     try:
         file_io.makedirs(os.path.dirname(job.staging_path))
         with file_io.open_file(job.staging_path, "wb") as writer:
-            pd.write_records([writer], instances, tokenizer, options.max_seq_length,
-                             options.max_predictions_per_seq)
+            write_shard(writer, instances)
     except BaseException as error:
         with contextlib.suppress(OSError):
             file_io.remove(job.staging_path)
@@ -201,12 +227,7 @@ def make_shard(job: ShardJob) -> ShardSummary:
                 f"output_file: cannot write {job.final_path}: {describe_os_error(error)}"
             ) from None
         raise
-    return ShardSummary(
-        shard.index, job.staging_path, documents=len(documents), instances=len(instances),
-        tokens=sum(len(i.tokens) for i in instances),
-        masked=sum(len(i.masked_lm_positions) for i in instances), skipped_lines=skipped,
-        bytes_read=len(data),
-    )
+    return dataclasses.replace(summary, path=job.staging_path)
 
 
 class WorkerDied(pd.PretrainingDataError):
@@ -225,7 +246,7 @@ def _worker_main(connection, initargs: tuple) -> None:
     """A worker process: makes the shards the parent sends until it sends None."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _start_worker(*initargs)
+    start_worker(*initargs)
     while (job := connection.recv()) is not None:
         try:
             connection.send(("done", make_shard(job)))
@@ -339,7 +360,7 @@ def create_sharded(
     summaries: list[ShardSummary] = []
     try:
         if num_workers <= 1:
-            _start_worker(*initargs)
+            start_worker(*initargs)
             results = map(make_shard, jobs)
         else:
             results = _run_in_workers(jobs, num_workers, initargs)

@@ -76,6 +76,13 @@ class DataOptions(JobOptions):
     clean_output: bool = option(
         False, "Fast mode: remove shards of an earlier run (another shard count) from the "
         "output folder instead of refusing to write beside them.")
+    runner: str = option(
+        "local", "local: this machine's processes. beam: fast mode's shards as an Apache "
+        "Beam pipeline (the same bytes as --mode=fast; needs the [beam] extra), on the "
+        "runner --beam_pipeline_options names.", choices=("local", "beam"))
+    beam_pipeline_options: str = option(
+        "", 'With --runner=beam: Beam pipeline options, as on its command line, e.g. '
+        '"--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp".')
 
     def instance_options(self) -> pretraining_data.InstanceOptions:
         """The instance-making options these flags ask for, checked."""
@@ -99,12 +106,14 @@ class DataOptions(JobOptions):
 
 @dataclasses.dataclass
 class Written:
-    """What a run wrote: files, instances per file, tokens and masked tokens in all."""
+    """What a run wrote: files, instances per file (None: not known per file), tokens,
+    masked tokens and instances in all."""
 
     paths: list[str]
-    counts: list[int]
+    counts: list[int] | None
     tokens: int
     masked: int
+    instances: int
 
 
 def run(options: DataOptions) -> Written:
@@ -114,12 +123,15 @@ def run(options: DataOptions) -> Written:
     input_files = file_io.expand_patterns(options.input_file, sort=False)
     megabytes = sum(file_io.size(f) for f in input_files) / 1e6
     print(f"*** Reading from {len(input_files)} input files ({megabytes:.2f} MB) ***")
-    make = make_fast if options.mode == "fast" else make_fidelity
+    if options.runner == "beam":
+        make = make_beam
+    else:
+        make = make_fast if options.mode == "fast" else make_fidelity
     written = make(options, input_files, instance_options, megabytes, start)
     seconds = time.perf_counter() - start
-    for path, count in zip(written.paths, written.counts, strict=True):
+    for path, count in zip(written.paths, written.counts or [], strict=False):
         print(f"Wrote {count} instances to {path}")
-    total = sum(written.counts)
+    total = written.instances
     if total:
         print(
             f"Total {total} instances in {len(written.paths)} files, {seconds:.1f} s "
@@ -161,23 +173,14 @@ def make_fidelity(options: DataOptions, input_files: list[str],
             instance_options.max_predictions_per_seq, output_files, progress)
         shown.finish()
     return Written(output_files, counts, sum(len(i.tokens) for i in instances),
-                   sum(len(i.masked_lm_positions) for i in instances))
+                   sum(len(i.masked_lm_positions) for i in instances), len(instances))
 
 
 def make_fast(options: DataOptions, input_files: list[str],
               instance_options: pretraining_data.InstanceOptions, megabytes: float,
               start: float) -> Written:
     """Shards on `num_workers` processes (pretraining_shards.create_sharded)."""
-    if "," in options.output_file:
-        raise pretraining_data.PretrainingDataError(
-            "output_file: fast mode writes one file per shard; give one pattern such as "
-            "out/part-%05d.tfrecord or a directory, not a comma-separated list")
-    if options.shard_size_mb <= 0 or options.num_workers < 0:
-        raise pretraining_data.PretrainingDataError(
-            f"shard_size_mb must be > 0 and num_workers >= 0 (0: every core), found "
-            f"{options.shard_size_mb} and {options.num_workers}")
-    # A bad vocabulary fails here, once, not in every worker.
-    load_tokenizer(options.vocab_file, options.do_lower_case, options.merges_file)
+    check_shard_flags(options)
     workers = options.num_workers or pretraining_shards.default_num_workers()
     totals = {"documents": 0, "instances": 0, "bytes": 0}
     shown: list[Progress] = []
@@ -208,4 +211,39 @@ def make_fast(options: DataOptions, input_files: list[str],
         print(f"Only {len(paths)} shards for {workers} workers: a smaller --shard_size_mb "
               f"would keep every worker busy (it changes the output, as a seed does)")
     return Written(paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),
-                   sum(s.masked for s in summaries))
+                   sum(s.masked for s in summaries), sum(s.instances for s in summaries))
+
+
+def check_shard_flags(options: DataOptions) -> None:
+    """The output and shard flags fast mode and Beam need; a bad vocabulary fails here,
+    once, not in every worker."""
+    if "," in options.output_file:
+        raise pretraining_data.PretrainingDataError(
+            "output_file: fast mode writes one file per shard; give one pattern such as "
+            "out/part-%05d.tfrecord or a directory, not a comma-separated list")
+    if options.shard_size_mb <= 0 or options.num_workers < 0:
+        raise pretraining_data.PretrainingDataError(
+            f"shard_size_mb must be > 0 and num_workers >= 0 (0: every core), found "
+            f"{options.shard_size_mb} and {options.num_workers}")
+    load_tokenizer(options.vocab_file, options.do_lower_case, options.merges_file)
+
+
+def make_beam(options: DataOptions, input_files: list[str],
+              instance_options: pretraining_data.InstanceOptions, megabytes: float,
+              start: float) -> Written:
+    """Fast mode's shards as an Apache Beam pipeline (beam_shards.py)."""
+    check_shard_flags(options)
+    try:
+        from bert_tf import beam_shards  # Apache Beam: only this runner needs it
+    except ImportError as error:
+        raise UsageError(f"--runner=beam needs Apache Beam ({error}); install the [beam] "
+                         f"extra: pip install -e '.[beam]'") from None
+    worker_args = ((options.vocab_file, options.do_lower_case, options.merges_file),
+                   instance_options, options.random_seed, options.skip_invalid_utf8)
+    with file_io.output_lock(options.output_file, "output_file"):
+        paths, counters = beam_shards.create_with_beam(
+            input_files, options.output_file, worker_args,
+            shard_size_mb=options.shard_size_mb, clean_output=options.clean_output,
+            pipeline_options=options.beam_pipeline_options)
+    print(f"Beam: {len(paths)} shards; {beam_shards.summary_line(counters)}")
+    return Written(paths, None, counters["tokens"], counters["masked"], counters["instances"])

@@ -14,10 +14,12 @@ tf.train.Example with `input_ids`, `input_mask`, `segment_ids`, `masked_lm_posit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import random
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from bert_tf import file_io
 from bert_tf.errors import BertTfError
@@ -499,6 +501,21 @@ def write_records(
         if progress and (index + 1) % 1000 == 0:
             progress(index + 1)
     return counts
+
+
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that builds millions of objects
+    and no reference cycles (documents, instances, records). Its full collections scan
+    the whole, growing heap, so the time per MB grew with the corpus: measured on big.txt
+    x4 against x1, instance making took 5.4x the time with it and 3.6x without."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def check_writable(output_files: Sequence[str]) -> None:

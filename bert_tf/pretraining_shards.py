@@ -176,6 +176,7 @@ class ShardJob:
     final_path: str
 
 
+@pd.without_cyclic_gc()
 def shard_instances(shard: Shard, open_file: Callable[[str], BinaryIO] = read_binary,
                     ) -> tuple[list[pd.TrainingInstance], ShardSummary]:
     """Reads and tokenizes one shard and makes its instances with the shard's own

@@ -327,3 +327,13 @@ def test_ngram_masking_spans_follow_albert_distribution():
     assert spans[1] / total == pytest.approx(6 / 11, abs=0.07)  # 0.58 measured; n=1: 0.87
     assert spans[2] / total > 0.18 and spans[3] / total > 0.12  # n=1 gives 0.12, 0.02
     # max_ngram=1 is the original procedure: the fixture bytes test covers it.
+
+
+def test_without_cyclic_gc_restores_the_collector():
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(KeyError), pd.without_cyclic_gc():
+        assert not gc.isenabled()
+        raise KeyError("any failure")
+    assert gc.isenabled()

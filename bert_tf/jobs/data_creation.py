@@ -150,6 +150,7 @@ def make_fidelity(options: DataOptions, input_files: list[str],
         for path in output_files:
             held.enter_context(file_io.holding_output(path, "output_file"))
         pretraining_data.check_writable(output_files)
+        held.enter_context(pretraining_data.without_cyclic_gc())
         tokenizer = load_tokenizer(options.vocab_file, options.do_lower_case,
                                    options.merges_file)
         documents, skipped = pretraining_data.read_documents(

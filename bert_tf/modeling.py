@@ -410,7 +410,7 @@ class BertModel(keras.Model):
     """
 
     def __init__(self, config: BertConfig, is_training: bool | None = None, input_ids=None,
-                 input_mask=None, token_type_ids=None, use_one_hot_embeddings: bool = False,
+                 input_mask=None, token_type_ids=None, *, use_one_hot_embeddings: bool = False,
                  scope: str | None = None, **kwargs):
         """`BertModel(config)` makes the Keras model. The original's one-call form,
         `BertModel(config, is_training, input_ids, input_mask, token_type_ids, scope=...)`,

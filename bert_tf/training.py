@@ -95,8 +95,7 @@ def _first_replica(strategy: tf.distribute.Strategy, value):
 def make_train_function(strategy, model, optimizer, objective: Objective, run_config: RunConfig):
     """Returns `train_steps(iterator, num_steps) -> (loss, learning_rate)` of the last step."""
     variables = model.trainable_variables
-    # This driver sums the replicas' gradients itself (to clip the sum); the optimizer
-    # must not sum them again.
+    # This driver sums (and clips) the replicas' gradients; the optimizer must not again.
     getattr(optimizer, "inner_optimizer", optimizer).sums_replica_gradients = False
 
     @tf.function(jit_compile=run_config.jit_compile)
@@ -136,8 +135,7 @@ def make_train_function(strategy, model, optimizer, objective: Objective, run_co
         normalizers = _replica_sum(objective.normalizers(batch))
         loss, gradients, used = accumulated_gradients(batch, normalizers)
         gradients = _replica_sum(gradients)
-        # Under loss scaling the gradients are scaled: clip at the scaled norm, and the
-        # LossScaleOptimizer divides the scale out.
+        # Loss scaling scales the gradients: clip at the scaled norm (the optimizer unscales).
         clip_norm = run_config.clip_norm * getattr(optimizer, "dynamic_scale", 1.0)
         gradients, _ = clip_by_global_norm(gradients, clip_norm)
         learning_rate = optimizer.learning_rate

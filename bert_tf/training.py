@@ -111,9 +111,8 @@ def make_train_function(strategy, model, optimizer, objective: Objective, run_co
         The losses are local sums over global normalizers, so the sum over slices is
         exactly the whole batch's loss and gradient, with one slice's activations."""
         # Variables the loss does not use (the pooler, for SQuAD) get no gradient and no
-        # update, as in the original. Gathers (token types) give IndexedSlices; the
-        # original's one-hot lookups give dense gradients, and its global norm is the dense
-        # one: densify before summing and norms.
+        # update, as in the original. Gathers give IndexedSlices; the original's one-hot
+        # lookups give dense gradients and a dense global norm: densify before summing.
         slices = run_config.gradient_accumulation_steps
         size = tf.shape(batch["input_ids"])[0] // slices
 

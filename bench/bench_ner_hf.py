@@ -10,7 +10,7 @@ warm-up and decay, weight decay 0.01 (not on LayerNorm or biases), gradient clip
 Runs in an environment with torch and transformers (not the project's `.venv`):
 
     python -m venv /tmp/hfenv && /tmp/hfenv/bin/pip install torch==2.13.0 transformers \
-        google-crc32c
+        google-crc32c absl-py   # what bert_tf.tasks.ner needs besides
     .venv/bin/python -m bert_tf.hf_conversion to_hf $MINILM /tmp/minilm_hf
     PYTHONPATH=. /tmp/hfenv/bin/python bench/bench_ner_hf.py --hf_dir=/tmp/minilm_hf \
         --vocab_file=$MINILM/vocab.txt --data_dir=../shared/data/conll2003 \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from bert_tf import export, file_io, hub_export
+from bert_tf.errors import UsageError
 from bert_tf.options import JobOptions, option
 
 
@@ -39,6 +40,9 @@ def run(options: ExportOptions) -> str:
     """Builds the serving module (or the hub pair) and writes it; returns the export
     folder."""
     if options.format == "hub":
+        if options.kind not in (None, "embeddings"):
+            raise UsageError(f"kind: --format=hub exports the encoder (embeddings), not a "
+                             f"{options.kind} head")
         export_dir = hub_export.export_hub(
             options.bert_config_file, options.vocab_file, options.init_checkpoint,
             options.do_lower_case, options.max_seq_length, options.export_dir)

@@ -172,10 +172,11 @@ def test_classifier_checkpoint_layout_and_bad_flags(tmp_path, tiny_config):
 @pytest.mark.slow
 def test_minilm_fine_tunes_on_real_mrpc(tmp_path):
     """Shortened real run (CI): MiniLM real weights, MRPC train, half an epoch (57 steps of
-    32) in float32 (bf16 is slower on CPUs without bf16 units), at sequence length 80 (98% of MRPC's pairs fit; 128 costs 60% more). The
-    dev set's majority class gives accuracy 0.684 and log loss 0.624; the fine-tuned model
-    must beat both. The full 3-epoch run at 128 (dev accuracy 0.799 here; 0.7868 for the
-    original) is documented in docs/BENCHMARKS.md."""
+    32) in float32 (bf16 is slower on CPUs without bf16 units), at sequence length 80 (98%
+    of MRPC's pairs fit; 128 costs 60% more). The dev set's majority class gives accuracy
+    0.684 and log loss 0.624; the fine-tuned model must beat both. The full 3-epoch run at
+    128 (dev accuracy 0.799 here; 0.7868 for the original) is documented in
+    docs/BENCHMARKS.md."""
     minilm = fixture_path("minilm_ckpt")
     options = ClassifierOptions(
         data_dir=str(data_path("glue", "MRPC")), bert_config_file=str(minilm / "bert_config.json"),

@@ -90,6 +90,8 @@ class Commit(beam.DoFn):
         if sorted(kept) != list(range(len(self.finals))):
             raise pd.PretrainingDataError(
                 f"beam: {len(kept)} of {len(self.finals)} shards were made; nothing committed")
+        if not sum(summary.documents for summary in summaries):
+            return  # no text: nothing to commit (the launcher says so)
         for index, final in enumerate(self.finals):
             # Gone: an earlier attempt of this step renamed it (a runner may run a step
             # again after it succeeded, as it may any bundle).

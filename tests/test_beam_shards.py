@@ -60,7 +60,7 @@ def test_commit_keeps_one_attempt_per_shard_and_removes_the_others(tmp_path):
     for index, prefix in enumerate(staging):
         Path(f"{prefix}.kept").write_bytes(b"records of shard %d" % index)
         Path(f"{prefix}.failed-attempt").write_bytes(b"partial")
-    kept = [ps.ShardSummary(i, f"{staging[i]}.kept") for i in range(2)]
+    kept = [ps.ShardSummary(i, f"{staging[i]}.kept", documents=1) for i in range(2)]
     removed = list(beam_shards.Commit(finals, staging).process(kept))
     assert [Path(p).read_bytes() for p in finals] == [b"records of shard 0",
                                                       b"records of shard 1"]
@@ -69,6 +69,17 @@ def test_commit_keeps_one_attempt_per_shard_and_removes_the_others(tmp_path):
     assert not list((tmp_path / ".bert_tf-staging").iterdir())
     with pytest.raises(pd.PretrainingDataError, match="1 of 2 shards were made"):
         list(beam_shards.Commit(finals, staging).process(kept[:1]))
+
+
+def test_a_corpus_without_text_commits_nothing(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n\n")
+    worker_args = ((VOCAB, True, None), pd.InstanceOptions(dupe_factor=1), 1, False)
+    with pytest.raises(pd.PretrainingDataError, match="hold no text"):
+        beam_shards.create_with_beam([str(empty)], f"{tmp_path}/out/", worker_args,
+                                     shard_size_mb=SHARD_MB, clean_output=False,
+                                     pipeline_options="--runner=DirectRunner")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_script_runner_beam_with_two_direct_workers(tmp_path):

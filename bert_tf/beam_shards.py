@@ -38,9 +38,9 @@ from bert_tf import file_io
 from bert_tf import pretraining_data as pd
 from bert_tf import pretraining_shards as ps
 
-COUNTERS = ("documents", "instances", "bytes", "skipped_lines", "tokens", "masked")
-SUMMARY_FIELDS = {"documents": "documents", "instances": "instances", "bytes": "bytes_read",
-                  "skipped_lines": "skipped_lines", "tokens": "tokens", "masked": "masked"}
+# Counter name -> the ShardSummary field it adds up.
+COUNTERS = {"documents": "documents", "instances": "instances", "bytes": "bytes_read",
+            "skipped_lines": "skipped_lines", "tokens": "tokens", "masked": "masked"}
 
 
 def open_binary(path: str):
@@ -73,7 +73,7 @@ class MakeShard(beam.DoFn):
         with FileSystems.create(temporary,
                                 compression_type=CompressionTypes.UNCOMPRESSED) as writer:
             ps.write_shard(writer, instances)
-        for name, field in SUMMARY_FIELDS.items():
+        for name, field in COUNTERS.items():
             beam.metrics.Metrics.counter("bert_tf", name).inc(getattr(summary, field))
         yield dataclasses.replace(summary, path=temporary)
 

@@ -37,28 +37,11 @@ from bert_tf.modeling import (
     SERIALIZABLE_PACKAGE,
     BertModel,
     LayerNorm,
+    Serializable,
     embedding_width,
     get_activation,
     truncated_normal,
 )
-
-
-class _Serializable:
-    """get_config / from_config for a model built from (config, *extra constructor args),
-    the args named by `CONFIG_ARGS`: what `.keras` files and `keras.models.clone_model`
-    need."""
-
-    CONFIG_ARGS: tuple[str, ...] = ()
-
-    def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name,
-                "dtype": self.dtype_policy.name,
-                **{arg: getattr(self, arg) for arg in self.CONFIG_ARGS}}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)
 
 
 def gather_positions(sequence_output, positions):
@@ -121,7 +104,7 @@ class NextSentenceHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
-class BertPretrainer(_Serializable, keras.Model):
+class BertPretrainer(Serializable, keras.Model):
     """BertModel + masked-LM + next-sentence heads, as the original `run_pretraining.py`.
 
     Inputs: the BertModel inputs plus `masked_lm_positions` [B, P]. Returns
@@ -170,7 +153,7 @@ class BertPretrainer(_Serializable, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
-class BertClassifier(_Serializable, keras.Model):
+class BertClassifier(Serializable, keras.Model):
     """BertModel + the original classifier: dropout 0.1 on the pooled output, then
     top-level `output_weights` [num_labels, H] and `output_bias` [num_labels].
 
@@ -221,7 +204,7 @@ class BertClassifier(_Serializable, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
-class BertSpanModel(_Serializable, keras.Model):
+class BertSpanModel(Serializable, keras.Model):
     """BertModel + the original span head `cls/squad/output_weights` [2, H] and
     `cls/squad/output_bias` [2]. Returns start_logits and end_logits [B, S] (float32).
 

@@ -382,8 +382,26 @@ class Pooler(keras.layers.Layer):
         return self.dense(sequence_output[:, 0])
 
 
+class Serializable:
+    """get_config / from_config for a model built from (config, *extra constructor args),
+    the args named by `CONFIG_ARGS`: what `.keras` files and `keras.models.clone_model`
+    need."""
+
+    CONFIG_ARGS: tuple[str, ...] = ()
+
+    def get_config(self) -> dict:
+        return {"config": self.config.to_dict(), "name": self.name,
+                "dtype": self.dtype_policy.name,
+                **{arg: getattr(self, arg) for arg in self.CONFIG_ARGS}}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
+
+
 @keras.saving.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
-class BertModel(keras.Model):
+class BertModel(Serializable, keras.Model):
     """The BERT encoder, variables under `bert/`.
 
     Call with a dict of `input_ids` [B, S] and optionally `input_mask` [B, S] (default all
@@ -482,14 +500,6 @@ class BertModel(keras.Model):
     def get_embedding_table(self) -> keras.Variable:
         return self.word_embeddings
 
-    def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name,
-                "dtype": self.dtype_policy.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> BertModel:
-        config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)
 
 
 # The original modeling.py's helper functions, for code written against it. Its functions

@@ -19,6 +19,9 @@ returning, by the kind of checkpoint:
   word piece, as the model gives it (an entity may start with I-, which conlleval reads as
   a start); both padded with "" past a row's words, "" for words past `max_seq_length - 2`
   pieces.
+Bucketed (`--bucketing`, default `eval`): each request's batch is padded only to the
+bucket of its longest row (bucketing.py), not to `max_seq_length`; per-position outputs
+are still [B, max_seq_length], zeros past the batch's bucket.
 Loading needs only TensorFlow and `import tensorflow_text` (which registers its ops).
 """
 
@@ -29,8 +32,8 @@ import os
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_tf import bucketing, file_io
 from bert_tf import checkpoint as checkpoint_lib
-from bert_tf import file_io
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.fast_tokenization import FastTokenizer
@@ -61,26 +64,39 @@ def label_file(checkpoint: str) -> str:
     return os.path.join(folder, ner.LABEL_FILE)
 
 
-def pack_inputs(pieces: list[tf.RaggedTensor], seq_length, cls_id: int, sep_id: int) -> dict:
+def pack_inputs(pieces: list[tf.RaggedTensor], seq_length, cls_id: int, sep_id: int,
+                bucketed: bool = False) -> dict:
     """Word-piece ids per segment ([B, (pieces)] each) -> `[CLS] a [SEP] (b [SEP])` as
     int32 input_ids, input_mask, segment_ids [B, seq_length]: segments trimmed round-robin
-    to fit (the same tokens as the original's longest-first truncation), then padded."""
+    to fit (the same tokens as the original's longest-first truncation), then padded
+    (`bucketed`: only to the batch's bucket length, bucketing.py)."""
     trimmed = tf_text.RoundRobinTrimmer(seq_length - 1 - len(pieces)).trim(pieces)
     ids, segment_ids = tf_text.combine_segments(
         trimmed, start_of_sequence_id=cls_id, end_of_segment_id=sep_id)
-    input_ids, input_mask = tf_text.pad_model_inputs(ids, seq_length)
-    segment_ids, _ = tf_text.pad_model_inputs(segment_ids, seq_length)
+    padded_length = padding_length(ids, seq_length, bucketed)
+    input_ids, input_mask = tf_text.pad_model_inputs(ids, padded_length)
+    segment_ids, _ = tf_text.pad_model_inputs(segment_ids, padded_length)
     return {"input_ids": tf.cast(input_ids, tf.int32),
             "input_mask": tf.cast(input_mask, tf.int32),
             "segment_ids": tf.cast(segment_ids, tf.int32)}
+
+
+def padding_length(ids: tf.RaggedTensor, max_seq_length, bucketed: bool):
+    """`max_seq_length`, or with `bucketed` the bucket of the longest row of `ids`."""
+    if not bucketed:
+        return max_seq_length
+    longest = tf.reduce_max(tf.concat([ids.row_lengths(), [0]], axis=0))
+    return tf.cast(bucketing.bucket_length(longest, max_seq_length), tf.int32)
 
 
 class ServingModule(tf.Module):
     """Text in, model outputs out (see the module docstring)."""
 
     def __init__(self, model, tokenizer: FastTokenizer, kind: str, max_seq_length: int,
-                 max_answer_length: int = 30, labels: list[str] | None = None):
+                 *, max_answer_length: int = 30, labels: list[str] | None = None,
+                 bucketed: bool = False):
         super().__init__()
+        self.bucketed = bucketed
         self.labels = tf.constant(labels or [""])
         self.model = model
         self.vocab_table = tokenizer.table  # tracked, so the SavedModel holds the vocabulary
@@ -94,9 +110,16 @@ class ServingModule(tf.Module):
     def encode(self, segments: list[tf.Tensor]) -> dict:
         """[B] strings per segment -> int32 input_ids, input_mask, segment_ids [B, S]."""
         return pack_inputs([self._tokenizer.tokenize(texts) for texts in segments],
-                           self.max_seq_length, self._cls_id, self._sep_id)
+                           self.max_seq_length, self._cls_id, self._sep_id, self.bucketed)
 
     def outputs(self, inputs: dict) -> dict:
+        """The kind's outputs (module docstring); per-position ones (axis 1 of no static
+        size: a bucketed batch's length) [B, max_seq_length], zeros past that length."""
+        return {name: bucketing.pad_positions(value, self.max_seq_length)
+                if value.shape.rank >= 2 and value.shape[1] is None else value
+                for name, value in self._outputs(inputs).items()}
+
+    def _outputs(self, inputs: dict) -> dict:
         result = self.model(inputs, training=False)
         if self.kind == "classifier":  # result: logits [B, L]
             probabilities = tf.nn.softmax(result, axis=-1)
@@ -109,7 +132,8 @@ class ServingModule(tf.Module):
             # Best span within the context (segment 1) and max_answer_length, as a matrix.
             context = tf.cast(inputs["segment_ids"] * inputs["input_mask"], tf.bool)
             scores = start[:, :, None] + end[:, None, :]
-            length = tf.range(self.max_seq_length)
+            positions = tf.shape(start)[1]
+            length = tf.range(positions)
             allowed = (length[None, :] >= length[:, None]) & (
                 length[None, :] - length[:, None] < self.max_answer_length)
             allowed = allowed[None] & context[:, :, None] & context[:, None, :]
@@ -117,7 +141,7 @@ class ServingModule(tf.Module):
             best = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), axis=-1,
                              output_type=tf.int32)
             return {"start_logits": start, "end_logits": end, "input_ids": inputs["input_ids"],
-                    "start": best // self.max_seq_length, "end": best % self.max_seq_length}
+                    "start": best // positions, "end": best % positions}
         if self.kind == "ner":  # per piece, for `pair`, which an NER export does not sign
             return {"predictions": tf.argmax(result, axis=-1, output_type=tf.int32),
                     "input_ids": inputs["input_ids"]}
@@ -139,7 +163,8 @@ class ServingModule(tf.Module):
         flat = tf.RaggedTensor.from_row_splits(pieces, words.row_splits).merge_dims(1, 2)
         ids, _ = tf_text.combine_segments([flat[:, :room]], start_of_sequence_id=self._cls_id,
                                           end_of_segment_id=self._sep_id)
-        input_ids, input_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
+        input_ids, input_mask = tf_text.pad_model_inputs(
+            ids, padding_length(ids, self.max_seq_length, self.bucketed))
         predictions = self.model({"input_ids": tf.cast(input_ids, tf.int32),
                                   "input_mask": tf.cast(input_mask, tf.int32)},
                                  training=False)  # [B, S, L] logits
@@ -175,8 +200,9 @@ class ServingModule(tf.Module):
 
 def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
                  do_lower_case: bool = True, max_seq_length: int = 128,
-                 kind: str | None = None) -> ServingModule:
-    """The model of the checkpoint's kind (or `kind`), loaded, with its tokenizer."""
+                 kind: str | None = None, *, bucketed: bool = False) -> ServingModule:
+    """The model of the checkpoint's kind (or `kind`), loaded, with its tokenizer;
+    `bucketed`: each batch padded only to its bucket length (bucketing.py)."""
     config = BertConfig.from_json_file(bert_config_file)
     found, num_labels = checkpoint_kind(init_checkpoint)
     kind = kind or found
@@ -197,7 +223,8 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     checkpoint_lib.require_complete(checkpoint_lib.load_checkpoint(model, init_checkpoint))
     tokenizer = FastTokenizer(vocab_file, do_lower_case)
     check_vocab_fits(tokenizer.vocab, vocab_file, config.vocab_size, bert_config_file)
-    return ServingModule(model, tokenizer, kind, max_seq_length, labels=labels)
+    return ServingModule(model, tokenizer, kind, max_seq_length, labels=labels,
+                         bucketed=bucketed)
 
 
 def read_labels(path: str, num_labels: int) -> list[str]:

@@ -6,7 +6,7 @@ import re
 
 import tensorflow as tf
 
-from bert_tf import file_io
+from bert_tf import bucketing, file_io
 from bert_tf.errors import BertTfError
 from bert_tf.masking import DynamicMasking, mask_batch
 
@@ -120,7 +120,14 @@ def in_order_batches(
     """Per-replica batches of `dataset` in order, dealt to the input pipelines in turn, so
     that the replicas of one global step together hold what one device's batch would;
     `start_step` skips the batches of steps already taken."""
-    dataset = dataset.batch(per_replica, drop_remainder=True)
+    return dealt(dataset.batch(per_replica, drop_remainder=True), context, start_step)
+
+
+def dealt(batches: tf.data.Dataset, context: tf.distribute.InputContext,
+          start_step: int = 0) -> tf.data.Dataset:
+    """Per-replica `batches` in order dealt to the input pipelines in turn, after skipping
+    the batches of `start_step` steps."""
+    dataset = batches
     if start_step:
         dataset = dataset.skip(start_step * context.num_replicas_in_sync)
     if context.num_input_pipelines > 1:
@@ -138,12 +145,14 @@ def feature_dataset(
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     start_step: int = 0,
+    bucketed: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of fine-tuning feature records (GLUE, SQuAD) from one file.
+    """Batches of fine-tuning feature records (GLUE, SQuAD, NER) from one file.
 
     Training, as the original: repeated, shuffled with a buffer of 100 (not under
-    `shuffle=False`). Evaluation and prediction: one pass in order; the file must hold a
-    whole number of global batches (it is padded so when written). `batch_size` is global.
+    `shuffle=False`); `bucketed`: grouped by length (`bucketing.training_batches`).
+    Evaluation and prediction: one pass in order; the file must hold a whole number of
+    global batches (it is padded so when written). `batch_size` is global.
     """
     context = input_context or tf.distribute.InputContext()
     per_replica = context.get_per_replica_batch_size(batch_size)
@@ -153,6 +162,12 @@ def feature_dataset(
         if shuffle:
             dataset = dataset.shuffle(100, seed=None if seed is None else seed + start_step)
             start_step = 0  # a shuffled restart reads a new order instead of skipping
+    if bucketed:
+        examples = dataset.map(lambda record: decode_record(record, features),
+                               num_parallel_calls=tf.data.AUTOTUNE)
+        max_seq_length = features["input_mask"].shape[0]
+        batches = bucketing.training_batches(examples, batch_size, max_seq_length, context)
+        return dealt(batches, context, start_step).prefetch(tf.data.AUTOTUNE)
     dataset = in_order_batches(dataset, per_replica, context, start_step)
     return dataset.map(
         lambda records: decode_record(records, features), num_parallel_calls=tf.data.AUTOTUNE

@@ -43,6 +43,15 @@ def option(default=None, help: str = "", *, choices: Sequence[str] | None = None
     return dataclasses.field(default=default, metadata=metadata)
 
 
+
+def bucketing_option():
+    """The `--bucketing` flag of every script that batches fine-tuning inputs
+    (bucketing.py)."""
+    return option("eval", "Pad each batch only to its length bucket (multiples of 32), not "
+                          "to max_seq_length: none (the original), eval (evaluation and "
+                          "prediction) or all (training too).", choices=("none", "eval", "all"))
+
+
 @dataclasses.dataclass(kw_only=True)
 class JobOptions:
     """The base of every job's options."""
@@ -136,6 +145,7 @@ class FineTuningOptions(TrainingOptions):
     predict_batch_size: int = option(8, "Total batch size for predict.")
     num_train_epochs: float = option(3.0, "Total number of training epochs to perform.")
     warmup_proportion: float = option(0.1, "Proportion of training for linear warmup.")
+    bucketing: str = bucketing_option()
 
 
 def main(script: str, options_class: type, run: Callable) -> None:

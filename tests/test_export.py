@@ -38,7 +38,7 @@ def test_exported_classifier_matches_the_python_path(tmp_path):
     tiny = fixture_path("tiny_ckpt")
     checkpoint = str(fixture_path("mrpc", "tiny_mrpc_ckpt") / "model.ckpt")
     module = export.build_module(str(tiny / "bert_config.json"), str(tiny / "vocab.txt"),
-                                 checkpoint, max_seq_length=64)
+                                 checkpoint, max_seq_length=64, bucketed=True)
     assert module.kind == "classifier"
     (tmp_path / "mrpc").mkdir()
     (tmp_path / "mrpc" / "an_earlier_export.pb").write_text("old")
@@ -64,7 +64,7 @@ def test_exported_encoder_and_span_model(tmp_path):
     minilm = fixture_path("minilm_ckpt")
     module = export.build_module(str(minilm / "bert_config.json"), str(minilm / "vocab.txt"),
                                  str(minilm / "bert_model.ckpt"), max_seq_length=32,
-                                 kind="embeddings")
+                                 kind="embeddings", bucketed=True)
     export.export(module, str(tmp_path / "embed"))
     texts = ["Héllo wörld: naïve café!", "BERT reads text in both directions."]
     served = serve(tmp_path / "embed", "serving_default", {"text": texts})
@@ -72,13 +72,20 @@ def test_exported_encoder_and_span_model(tmp_path):
     encoded = [encode_text(tokenizer, t, None, 32) for t in texts]
     python = module.model({"input_ids": np.array([e.input_ids for e in encoded]),
                            "input_mask": np.array([e.input_mask for e in encoded])})
+    # Both rows fit the first bucket (16 of 32 positions): the rest is zeros.
     assert served["input_mask"] == [e.input_mask for e in encoded]
+    assert max(sum(e.input_mask) for e in encoded) <= 16
     np.testing.assert_allclose(served["pooled_output"], python["pooled_output"], atol=1e-5)
+    mask = np.array(served["input_mask"], bool)
+    sequence = np.array(served["sequence_output"])
+    np.testing.assert_allclose(sequence[mask], np.asarray(python["sequence_output"])[mask],
+                               atol=1e-5)
+    assert sequence.shape == (2, 32, 384) and not sequence[:, 16:].any()
 
     tiny = fixture_path("tiny_ckpt")
     squad = export.build_module(str(tiny / "bert_config.json"), str(tiny / "vocab.txt"),
                                 str(fixture_path("squad", "tiny_squad_ckpt") / "model.ckpt"),
-                                max_seq_length=64)
+                                max_seq_length=64, bucketed=True)
     assert squad.kind == "squad"
     export.export(squad, str(tmp_path / "squad"))
     served = serve(tmp_path / "squad", "pair", {

@@ -11,7 +11,7 @@ import dataclasses
 
 from bert_tf import export, file_io, hub_export
 from bert_tf.errors import UsageError
-from bert_tf.options import JobOptions, option
+from bert_tf.options import JobOptions, bucketing_option, option
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -30,6 +30,7 @@ class ExportOptions(JobOptions):
                                     "out (export.py); hub: TF Hub's preprocessor + encoder "
                                     "pair of the encoder (hub_export.py).",
                          choices=["serving", "hub"])
+    bucketing: str = bucketing_option()
 
     def output_lock(self, strategy=None):
         """Holds `export_dir` (file_io.holding_output)."""
@@ -51,6 +52,7 @@ def run(options: ExportOptions) -> str:
     module = export.build_module(
         options.bert_config_file, options.vocab_file, options.init_checkpoint,
         options.do_lower_case, options.max_seq_length, options.kind,
+        bucketed=options.bucketing != "none",
     )
     export_dir = export.export(module, options.export_dir)
     print(f"Exported a {module.kind} model to {export_dir}")

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import file_io, training
+from bert_tf import bucketing, file_io, training
 from bert_tf.checkpoint import load_checkpoint, require_complete
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError
@@ -25,7 +25,7 @@ from bert_tf.features import EncodedInput, encode_text
 from bert_tf.input_pipeline import in_order_batches
 from bert_tf.jobs import stages
 from bert_tf.modeling import BertModel
-from bert_tf.options import DeviceOptions, option
+from bert_tf.options import DeviceOptions, bucketing_option, option
 from bert_tf.tokenization import FullTokenizer, check_vocab_fits, convert_to_unicode
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
@@ -50,6 +50,7 @@ class ExtractOptions(DeviceOptions):
     batch_size: int = option(32, "Batch size for predictions.")
     use_one_hot_embeddings: bool = option(False, "Accepted for compatibility (no effect: "
                                                  "gathers give the same numbers).")
+    bucketing: str = bucketing_option()
 
     def output_lock(self, strategy):
         """Holds `output_file` for the run (file_io.holding_output)."""
@@ -102,7 +103,8 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
 
     with file_io.StagedOutputs([options.output_file]) as (writer,):
         for line in json_lines(strategy, model, encoded, layer_indexes, options.batch_size,
-                               options.jit_compile):
+                               jit_compile=options.jit_compile,
+                               bucketed=options.bucketing != "none"):
             writer.write(line + "\n")
     logging.info("Wrote %d lines to %s", len(encoded), options.output_file)
     return len(encoded)
@@ -110,9 +112,12 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
 
 def json_lines(
     strategy: tf.distribute.Strategy, model: BertModel, encoded: list[EncodedInput],
-    layer_indexes: list[int], batch_size: int, jit_compile: bool = False,
+    layer_indexes: list[int], batch_size: int, *, jit_compile: bool = False,
+    bucketed: bool = True,
 ) -> Iterator[str]:
-    """One JSON line per input, in input order (the original's structure)."""
+    """One JSON line per input, in input order (the original's structure). `bucketed`:
+    batches of like length, each padded to its bucket (bucketing.py); rows that come early
+    wait for the ones before them."""
     count = len(encoded)
     padded = -(-count // batch_size) * batch_size
     length = len(encoded[0].input_ids)
@@ -127,6 +132,8 @@ def json_lines(
         arrays["segment_ids"][row] = item.segment_ids
 
     def dataset_fn(context, _):
+        if bucketed:
+            return bucketing.eval_batches(arrays, batch_size, context)
         dataset = tf.data.Dataset.from_tensor_slices(arrays)
         return in_order_batches(dataset, context.get_per_replica_batch_size(batch_size), context)
 
@@ -135,16 +142,17 @@ def json_lines(
         return {"unique_ids": batch["unique_ids"],
                 **{f"layer_output_{j}": layers[i] for j, i in enumerate(layer_indexes)}}
 
-    for batch in training.predict(strategy, model, predict_fn, dataset_fn, jit_compile):
-        for row, unique_id in enumerate(batch["unique_ids"]):
-            if unique_id >= count:
-                continue
-            features = [
-                {"token": token, "layers": [
-                    {"index": index,
-                     "values": [round(float(x), 6) for x in batch[f"layer_output_{j}"][row, i]]}
-                    for j, index in enumerate(layer_indexes)
-                ]}
-                for i, token in enumerate(encoded[unique_id].tokens)
-            ]
-            yield json.dumps({"linex_index": int(unique_id), "features": features})
+    batches = training.predict(strategy, model, predict_fn, dataset_fn, jit_compile)
+    for row in bucketing.rows_in_order(batches, "unique_ids"):
+        unique_id = int(row["unique_ids"])
+        if unique_id >= count:
+            continue
+        features = [
+            {"token": token, "layers": [
+                {"index": index,
+                 "values": [round(float(x), 6) for x in row[f"layer_output_{j}"][i]]}
+                for j, index in enumerate(layer_indexes)
+            ]}
+            for i, token in enumerate(encoded[unique_id].tokens)
+        ]
+        yield json.dumps({"linex_index": unique_id, "features": features})

@@ -27,10 +27,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import file_io, resume, training
+from bert_tf import bucketing, file_io, resume, training
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
-from bert_tf.input_pipeline import feature_dataset
+from bert_tf.input_pipeline import decode_record, feature_dataset
 from bert_tf.optimization import create_optimizer
 from bert_tf.options import FineTuningOptions, TrainingOptions
 from bert_tf.tokenization import FullTokenizer, check_vocab_fits, validate_case_matches_checkpoint
@@ -94,27 +94,38 @@ def train_or_restore(options: TrainingOptions, strategy: tf.distribute.Strategy,
     return int(optimizer.iterations.numpy())
 
 
-def record_batches(options: TrainingOptions, path: str, spec: dict, batch_size: int,
+def record_batches(options: FineTuningOptions, path: str, spec: dict, batch_size: int,
                    is_training: bool) -> training.DatasetFn:
-    """The driver's dataset_fn over a feature-record file (`input_pipeline.feature_dataset`)."""
+    """The driver's dataset_fn over a feature-record file (`input_pipeline.feature_dataset`),
+    length-bucketed as `--bucketing` says (evaluation and prediction batches then carry
+    `example_index`: see `predict`)."""
+    bucketed = options.bucketing == "all" or (options.bucketing == "eval" and not is_training)
 
     def make(context: tf.distribute.InputContext, start_step: int) -> tf.data.Dataset:
+        if bucketed and not is_training:
+            arrays = bucketing.read_arrays(path, lambda records: decode_record(records, spec))
+            return bucketing.eval_batches(arrays, batch_size, context)
         return feature_dataset(
             path, spec, batch_size, is_training, shuffle=not options.deterministic,
-            seed=options.seed, input_context=context, start_step=start_step,
+            seed=options.seed, input_context=context, start_step=start_step, bucketed=bucketed,
         )
 
     return make
 
 
 def predict(strategy: tf.distribute.Strategy, model: keras.Model, predict_fn: Callable,
-            dataset_fn: training.DatasetFn, options: TrainingOptions) -> dict[str, np.ndarray]:
-    """`predict_fn(outputs, batch)` over the whole dataset, rows concatenated in order."""
+            dataset_fn: training.DatasetFn, options: FineTuningOptions) -> dict[str, np.ndarray]:
+    """`predict_fn(outputs, batch)` over the whole dataset (`record_batches`), rows
+    concatenated in the file's order; per-position outputs [B, max_seq_length, ...]."""
+    bucketed = options.bucketing != "none"
+    if bucketed:
+        predict_fn = bucketing.keeping_example_order(predict_fn, options.max_seq_length)
     started = time.time()
     batches = list(training.predict(strategy, model, predict_fn, dataset_fn,
                                     options.jit_compile))
     logging.info("Predicted %d batches in %.1f s", len(batches), time.time() - started)
-    return {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+    outputs = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+    return bucketing.in_example_order(outputs) if bucketed else outputs
 
 
 def report(strategy: tf.distribute.Strategy, output_dir: str, results: dict) -> dict:

@@ -189,7 +189,7 @@ def check_export_tags_like_the_python_path(out: Path, tiny: Path, sentences) -> 
     step = int(read_results(out / "eval_results.txt")["global_step"])
     checkpoint = str(out / f"model.ckpt-{step}")
     module = export.build_module(str(tiny / "bert_config.json"), str(tiny / "vocab.txt"),
-                                 checkpoint, max_seq_length=32)
+                                 checkpoint, max_seq_length=32, bucketed=True)
     assert module.kind == "ner"
     loaded = tf.saved_model.load(export.export(module, str(out / "serving")))
     blocks = (out / "dev_predictions.txt").read_text().split("\n\n")

@@ -76,8 +76,9 @@ def test_windows_follow_doc_stride_and_keep_the_answer():
     assert max(owners.values()) >= 1
 
 
-def test_predictions_reproduce_the_original_run(tmp_path):
-    squad_job.run(squad_options(tmp_path), tf.distribute.get_strategy())
+@pytest.mark.parametrize("bucketing", ["none", "eval"])
+def test_predictions_reproduce_the_original_run(tmp_path, bucketing):
+    squad_job.run(squad_options(tmp_path, bucketing=bucketing), tf.distribute.get_strategy())
     ours = json.loads((tmp_path / "predictions.json").read_text())
     original = json.loads(fixture_path("squad", "predictions.json").read_text())
     assert list(ours) == list(original)  # same questions, same order

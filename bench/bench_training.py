@@ -1,5 +1,6 @@
 """Pretraining step throughput (masked LM + NSP + AdamWeightDecay + clipping) through the
-training driver: eager-graph (tf.function) vs XLA vs bf16, fp16.
+training driver: graph (tf.function) vs XLA, fp32 vs bf16 — with each mode's model FLOP/s
+as a fraction of the machine's measured matmul peak, and the input pipeline alone.
 
     .venv/bin/python bench/bench_training.py [--shape tiny|base] [--batch N] [--seq 128]
 
@@ -8,11 +9,24 @@ Shapes as the fixture README's reference figures: `tiny` = 4 layers, hidden 256,
 sequences/s per mode from one run (after warm-up steps), and the ratios to the original TF1
 graph, HF transformers (PyTorch CPU) and keras-hub as the fixture README measured them on
 this machine.
+
+Model FLOPs per sequence (`model_flops`), counting a multiply-add as 2 and the backward
+pass as twice the forward:
+    6 * N * S                       dense layers: N = the encoder's parameters (not the
+                                    embeddings), S = sequence length
+  + 6 * (H^2 + 3H + 2)              pooler and NSP head (one position per sequence)
+  + 12 * L * S^2 * H                attention scores and their weighted sum, L layers
+  + 6 * P * (H^2 + H * V)           masked-LM head on P predictions: its dense layer and
+                                    the logits against the V x H embedding table
+The embedding lookups are gathers (no FLOPs). The peak (`matmul_peak`) is the best FLOP/s
+of a 2048 x 2048 matmul in this process (fp32, and bf16 for bf16 modes); MFU = model
+FLOP/s / peak.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -25,6 +39,7 @@ SHAPES = {
                  intermediate_size=1024),
 }
 DEFAULT_BATCH = {"tiny": 16, "base": 8}
+PREDICTIONS = 20
 # Sequences/s measured by the fixture README on this machine (2 cores), fp32.
 REFERENCE = {
     "tiny": {"original TF1 graph": 33.8, "HF transformers (PyTorch)": 8.5,
@@ -32,6 +47,131 @@ REFERENCE = {
     "base": {"original TF1 graph": 2.24, "HF transformers (PyTorch)": 1.27,
              "keras-hub (MLM head only)": 2.09},
 }
+# label: (mixed_precision flag, XLA)
+MODES = {"fp32 tf.function": ("", False), "fp32 XLA": ("", True),
+         "bf16 tf.function": ("bf16", False), "bf16 XLA": ("bf16", True)}
+
+
+def pretraining_batch(batch_size: int, seq: int, vocab_size: int = 30522) -> dict:
+    """A random pretraining batch (every position real, 20 masked positions)."""
+    rng = np.random.default_rng(0)
+    return {
+        "input_ids": rng.integers(0, vocab_size, (batch_size, seq)).astype("int32"),
+        "input_mask": np.ones((batch_size, seq), "int32"),
+        "segment_ids": np.zeros((batch_size, seq), "int32"),
+        "masked_lm_positions": rng.integers(0, seq, (batch_size, PREDICTIONS)).astype("int32"),
+        "masked_lm_ids": rng.integers(0, vocab_size, (batch_size, PREDICTIONS)).astype("int32"),
+        "masked_lm_weights": np.ones((batch_size, PREDICTIONS), "float32"),
+        "next_sentence_labels": rng.integers(0, 2, (batch_size, 1)).astype("int32"),
+    }
+
+
+def model_flops(config, seq: int, predictions: int = PREDICTIONS) -> float:
+    """Training FLOPs of one sequence (the module docstring's formula)."""
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    per_layer = 4 * hidden * hidden + 4 * hidden + 2 * hidden * config.intermediate_size + (
+        config.intermediate_size + hidden) + 4 * hidden  # attention, FFN, 2 LayerNorms
+    return (6 * layers * per_layer * seq + 6 * (hidden * hidden + 3 * hidden + 2)
+            + 12 * layers * seq * seq * hidden
+            + 6 * predictions * (hidden * hidden + hidden * config.vocab_size))
+
+
+def matmul_peak(dtype: str = "float32", size: int = 2048, repeats: int = 5) -> float:
+    """The best FLOP/s of a size x size matmul (8 chained, in a tf.function) here."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), dtype=tf.float32)
+    a = tf.cast(a, dtype) / size ** 0.5
+
+    @tf.function
+    def chain(x):
+        for _ in range(8):
+            x = tf.matmul(x, a)
+        return tf.reduce_sum(tf.cast(x[:1, :1], tf.float32))
+
+    float(chain(a))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(chain(a))
+        best = min(best, time.perf_counter() - start)
+    return 8 * 2 * size ** 3 / best
+
+
+def step_rate(config, batch: dict, precision: str, jit: bool, steps: int,
+              strategy=None) -> float:
+    """Sequences/s of the training driver's pretraining step on `batch` (repeated)."""
+    import tensorflow as tf
+
+    import bert_tf
+    from bert_tf import training
+    from bert_tf.jobs import stages
+    from bert_tf.objectives import PretrainingObjective
+    from bert_tf.optimization import create_optimizer
+
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = bert_tf.BertPretrainer(config, dtype=stages.dtype_policy(precision))
+        optimizer = create_optimizer(1e-4, 10000, 100)
+        if precision == "fp16":
+            import keras
+
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    run_config = training.RunConfig(output_dir=tempfile.mkdtemp(), jit_compile=jit)
+    train_steps, _ = training.make_train_function(
+        strategy, model, optimizer, PretrainingObjective(), run_config
+    )
+    iterator = iter(strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(batch).repeat()))
+    float(train_steps(iterator, tf.constant(2))[0])  # trace, compile, warm up
+    start = time.perf_counter()
+    float(train_steps(iterator, tf.constant(steps))[0])
+    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
+
+
+def raw_rate(config, batch: dict, steps: int) -> float:
+    """Sequences/s of the same step as a plain graph of raw TF ops (raw_tf_reference.py)."""
+    import tensorflow as tf
+    from raw_tf_reference import RawBertPretraining
+
+    model = RawBertPretraining(config)
+    tensors = {name: tf.constant(value) for name, value in batch.items()}
+    for _ in range(2):
+        float(model.train_step(tensors))
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = model.train_step(tensors)
+    float(loss)
+    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
+
+
+def input_rate(batch: dict, batches: int = 200) -> float:
+    """Sequences/s of the pretraining input pipeline alone (`input_pipeline
+    .pretraining_dataset`, training mode) reading records of `batch`'s shape."""
+    import tensorflow as tf
+
+    from bert_tf.input_pipeline import pretraining_dataset
+
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "records.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for row in range(len(batch["input_ids"])):
+            features = {
+                name: tf.train.Feature(float_list=tf.train.FloatList(value=value[row]))
+                if value.dtype == np.float32 else
+                tf.train.Feature(int64_list=tf.train.Int64List(value=value[row]))
+                for name, value in batch.items()}
+            writer.write(tf.train.Example(
+                features=tf.train.Features(feature=features)).SerializeToString())
+    size, seq = batch["input_ids"].shape
+    dataset = pretraining_dataset(path, size, seq, PREDICTIONS, is_training=True, seed=1)
+    iterator = iter(dataset)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return size * batches / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -43,47 +183,25 @@ def main() -> None:
     args = parser.parse_args()
     batch_size = args.batch or DEFAULT_BATCH[args.shape]
 
-    import tensorflow as tf
-
     import bert_tf
-    from bert_tf import training
-    from bert_tf.jobs import stages
-    from bert_tf.objectives import PretrainingObjective
-    from bert_tf.optimization import create_optimizer
 
     config = bert_tf.BertConfig(vocab_size=30522, type_vocab_size=2, **SHAPES[args.shape])
-    rng = np.random.default_rng(0)
-    predictions = 20
-    batch = {
-        "input_ids": rng.integers(0, 30522, (batch_size, args.seq)).astype("int32"),
-        "input_mask": np.ones((batch_size, args.seq), "int32"),
-        "segment_ids": np.zeros((batch_size, args.seq), "int32"),
-        "masked_lm_positions": rng.integers(0, args.seq, (batch_size, predictions)).astype(
-            "int32"),
-        "masked_lm_ids": rng.integers(0, 30522, (batch_size, predictions)).astype("int32"),
-        "masked_lm_weights": np.ones((batch_size, predictions), "float32"),
-        "next_sentence_labels": rng.integers(0, 2, (batch_size, 1)).astype("int32"),
-    }
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    strategy = tf.distribute.get_strategy()
+    batch = pretraining_batch(batch_size, args.seq)
+    peaks = {"": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
+    print(f"matmul peak here: fp32 {peaks[''] / 1e9:.1f} GFLOP/s, bf16 "
+          f"{peaks['bf16'] / 1e9:.1f} GFLOP/s; model {model_flops(config, args.seq) / 1e9:.2f} "
+          f"GFLOP per sequence", flush=True)
+    print(f"input pipeline alone: {input_rate(batch):.0f} seq/s", flush=True)
+    raw = raw_rate(config, batch, args.steps)
     results = {}
-    modes = [("fp32 tf.function", "", False), ("fp32 XLA", "", True),
-             ("bf16 tf.function", "bf16", False), ("bf16 XLA", "bf16", True)]
-    for label, precision, jit in modes:
-        with strategy.scope():
-            model = bert_tf.BertPretrainer(config, dtype=stages.dtype_policy(precision))
-            optimizer = create_optimizer(1e-4, 10000, 100)
-            optimizer.build(model.trainable_variables)
-        run_config = training.RunConfig(output_dir=tempfile.mkdtemp(), jit_compile=jit)
-        train_steps, _ = training.make_train_function(
-            strategy, model, optimizer, PretrainingObjective(), run_config
-        )
-        iterator = iter(dataset)
-        float(train_steps(iterator, tf.constant(2))[0])  # trace, compile, warm up
-        start = time.perf_counter()
-        float(train_steps(iterator, tf.constant(args.steps))[0])
-        results[label] = batch_size * args.steps / (time.perf_counter() - start)
-        print(f"{label:18s} {results[label]:7.2f} seq/s", flush=True)
+    for label, (precision, jit) in MODES.items():
+        results[label] = step_rate(config, batch, precision, jit, args.steps)
+    print("\n| mode | seq/s | x raw TF | GFLOP/s | MFU |\n|---|---:|---:|---:|---:|")
+    for label, rate in {"raw TF graph (reference)": raw, **results}.items():
+        precision = MODES.get(label, ("", False))[0]
+        achieved = rate * model_flops(config, args.seq)
+        print(f"| {label} | {rate:.2f} | {rate / raw:.2f} | {achieved / 1e9:.1f} | "
+              f"{achieved / peaks[precision]:.0%} |", flush=True)
 
     keras_hub_rate = keras_hub_step_rate(config, batch, args.steps)
     if keras_hub_rate:

@@ -129,9 +129,12 @@ def training_batches(examples: tf.data.Dataset, batch_size: int, max_seq_length:
 
     def batch(key, group):
         length = tf.cast(tf.minimum(key * width, max_seq_length), tf.int32)
-        return group.batch(batch_size, drop_remainder=True).map(lambda batch: {
-            name: value[:, :length] if name in positional else value
-            for name, value in batch.items()})
+
+        def cut(batch):
+            return {name: value[:, :length] if name in positional else value
+                    for name, value in batch.items()}
+
+        return group.batch(batch_size, drop_remainder=True).map(cut)
 
     grouped = examples.group_by_window(bucket, batch, window_size=batch_size)
     return grouped.rebatch(context.get_per_replica_batch_size(batch_size))

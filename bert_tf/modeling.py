@@ -302,6 +302,7 @@ class Encoder(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(name="encoder", **kwargs)
         self.config = config
+        self.recompute = False  # gradient checkpointing (see `recomputed`)
 
     def build(self, input_shape=None):
         self.embedding_projection = self._embedding_projection()
@@ -333,9 +334,36 @@ class Encoder(keras.layers.Layer):
         outputs = []
         for step in self.layers_by_depth():
             for layer in step:
-                x = layer(x, input_mask, training=training)
+                if training and self.recompute:
+                    x = recomputed(layer, x, input_mask)
+                else:
+                    x = layer(x, input_mask, training=training)
             outputs.append(x)
         return outputs
+
+
+def recomputed(layer: keras.layers.Layer, x, input_mask):
+    """`layer(x, input_mask, training=True)` whose activations the backward pass computes
+    again (`keras.remat`) instead of keeping them: memory for one layer's activations
+    instead of all, for one more forward pass. The layer's non-trainable variables are its
+    dropout seed generators' states; each (re)computation starts from the states the
+    forward pass started from, so the recomputation draws the same masks and the gradients
+    are the plain run's. A recomputation leaves the states as it found them (a layer
+    called more than once, as ALBERT's, ends where the plain run does)."""
+    states = layer.non_trainable_variables
+    start = [ops.copy(state.value) for state in states]
+
+    def compute(x):
+        found = [ops.copy(state.value) for state in states]
+        for state, value in zip(states, start, strict=True):
+            state.assign(value)
+        output = layer(x, input_mask, training=True)
+        for state, before, value in zip(states, start, found, strict=True):
+            recomputing = ops.any(ops.not_equal(value, before))
+            state.assign(ops.where(recomputing, value, state.value))
+        return output
+
+    return keras.remat(compute)(x)
 
 
 class AlbertEncoder(Encoder):
@@ -471,6 +499,16 @@ class BertModel(Serializable, keras.Model):
             "encoder_outputs": encoder_outputs,
             "embedding_output": embedding_output,
         }
+
+    @property
+    def gradient_checkpointing(self) -> bool:
+        """Whether training recomputes each transformer layer's activations in the backward
+        pass (`recomputed`): the same gradients, less memory, ~1/3 more compute."""
+        return self.encoder.recompute
+
+    @gradient_checkpointing.setter
+    def gradient_checkpointing(self, value: bool) -> None:
+        self.encoder.recompute = bool(value)
 
     @property
     def word_embeddings(self) -> keras.Variable:

@@ -127,6 +127,9 @@ class TrainingOptions(DeviceOptions):
     gradient_accumulation_steps: int = option(
         1, "Split each replica's batch into this many slices and apply their summed gradient "
         "(same update, less memory).")
+    gradient_checkpointing: bool = option(
+        False, "Recompute each transformer layer's activations in the backward pass instead "
+        "of keeping them (same gradients, less memory, about a third more compute).")
 
     def output_lock(self, strategy):
         """Holds `output_dir` for the run (see jobs.stages.output_folder)."""

@@ -174,3 +174,42 @@ def test_matches_original_code_on_real_weights():
         np.testing.assert_allclose(
             out["next_sentence_log_probs"], ref["next_sentence_log_probs"], atol=1e-5
         )
+
+
+@pytest.mark.parametrize("albert", [False, True])
+def test_gradient_checkpointing_gives_the_plain_runs_gradients(tiny_config, albert):
+    """Recomputed layers (dropout on) give the plain run's loss, gradients (1e-6) and end
+    seed states: the recomputation redraws the forward pass's dropout masks."""
+    from bert_tf.heads import BertClassifier
+
+    if albert:
+        tiny_config = bert_tf.BertConfig(**{**tiny_config.to_dict(), "num_hidden_groups": 1,
+                                            "embedding_size": 16})
+    model = BertClassifier(tiny_config, 3)
+    rng = np.random.default_rng(0)
+    batch = {"input_ids": rng.integers(1, 99, (4, 24)), "input_mask": np.ones((4, 24), int)}
+    labels = tf.constant([0, 2, 1, 1])
+    seeds = model.non_trainable_variables
+    start = [seed.numpy() for seed in seeds]
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(batch, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    results = []
+    for recompute in (False, True):
+        for seed, value in zip(seeds, start, strict=True):
+            seed.assign(value)
+        model.bert.gradient_checkpointing = recompute
+        loss, gradients = step() if recompute else step.python_function()
+        results.append((loss, gradients, [seed.numpy() for seed in seeds]))
+    (plain_loss, plain, plain_seeds), (loss, recomputed, end_seeds) = results
+    np.testing.assert_allclose(loss, plain_loss, atol=1e-6)
+    for variable, a, b in zip(model.trainable_variables, plain, recomputed, strict=True):
+        np.testing.assert_allclose(tf.convert_to_tensor(b), tf.convert_to_tensor(a), atol=1e-6,
+                                   err_msg=variable.path)
+    for a, b in zip(plain_seeds, end_seeds, strict=True):
+        np.testing.assert_array_equal(a, b)

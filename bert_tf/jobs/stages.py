@@ -18,6 +18,7 @@ the package's errors turned into a one-line exit (errors.run_script).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,9 +71,10 @@ def build(options: TrainingOptions, strategy: tf.distribute.Strategy,
           make_model: Callable[[str], keras.Model], num_train_steps: int,
           num_warmup_steps: int) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """`make_model(dtype_policy)` and the optimizer the flags ask for, built in the
-    strategy's scope."""
+    strategy's scope; `gradient_checkpointing` set on its encoder."""
     with strategy.scope():
         model = make_model(dtype_policy(options.mixed_precision))
+        getattr(model, "bert", model).gradient_checkpointing = options.gradient_checkpointing
         optimizer = make_optimizer(options, num_train_steps, num_warmup_steps)
         optimizer.build(model.trainable_variables)
     return model, optimizer
@@ -103,7 +105,7 @@ def record_batches(options: FineTuningOptions, path: str, spec: dict, batch_size
 
     def make(context: tf.distribute.InputContext, start_step: int) -> tf.data.Dataset:
         if bucketed and not is_training:
-            arrays = bucketing.read_arrays(path, lambda records: decode_record(records, spec))
+            arrays = bucketing.read_arrays(path, functools.partial(decode_record, features=spec))
             return bucketing.eval_batches(arrays, batch_size, context)
         return feature_dataset(
             path, spec, batch_size, is_training, shuffle=not options.deterministic,

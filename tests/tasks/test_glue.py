@@ -152,6 +152,25 @@ def test_predict_on_other_inputs_matches_the_original_probabilities(tmp_path):
     assert not list((tmp_path / "out").glob("*.tmp-*"))
 
 
+def test_gradient_checkpointing_keeps_the_training_run(tmp_path):
+    """Four steps from the fine-tuned tiny checkpoint, dropout on, records in file order:
+    with recomputed layers (`--gradient_checkpointing`) the weights end where the plain
+    run's do (1e-6)."""
+    weights = {}
+    for recompute in (False, True):
+        output = tmp_path / str(recompute)
+        run(mrpc_options(output, do_train=True, num_train_epochs=0.02, train_batch_size=16,
+                         deterministic=True, max_seq_length=64,
+                         gradient_checkpointing=recompute), tf.distribute.get_strategy())
+        reader = tf.train.load_checkpoint(str(output / "model.ckpt-4"))
+        weights[recompute] = {key: reader.get_tensor(key)
+                              for key in reader.get_variable_to_shape_map()
+                              if key.startswith(("bert/", "output_"))}
+    assert len(weights[True]) > 30
+    for key, value in weights[False].items():
+        np.testing.assert_allclose(weights[True][key], value, atol=1e-6, err_msg=key)
+
+
 def test_classifier_checkpoint_layout_and_bad_flags(tmp_path, tiny_config):
     model = BertClassifier(tiny_config, 3)
     names = {v.path for v in model.weights}

@@ -97,6 +97,10 @@ def predict(options: SquadOptions, strategy: tf.distribute.Strategy, model: Bert
                                          eval_file, False,
                                          pad_to_multiple=options.predict_batch_size)
     logging.info("Predicting %d questions (%d windows)", len(examples), len(eval_features))
+    if options.bucketing != "none":
+        logging.info("Bucketed windows: the n-best search never ranks positions past a "
+                     "batch's bucket (the original ranks padding too, then drops it); "
+                     "--bucketing=none reproduces the original's n-best in every case")
     spec = squad_features(options.max_seq_length, is_training=False)
     results = squad.collect_results(training.predict(
         strategy, model, SpanObjective().predict,

@@ -153,14 +153,15 @@ def test_predict_on_other_inputs_matches_the_original_probabilities(tmp_path):
 
 
 def test_gradient_checkpointing_keeps_the_training_run(tmp_path):
-    """Four steps from the fine-tuned tiny checkpoint, dropout on, records in file order:
-    with recomputed layers (`--gradient_checkpointing`) the weights end where the plain
-    run's do (1e-6)."""
+    """Four steps from the fine-tuned tiny checkpoint, dropout on, one seed (the same
+    shuffle, the same masks): with recomputed layers (`--gradient_checkpointing`) the
+    weights end where the plain run's do (1e-6). (Not `deterministic`: that turns op
+    determinism on for the rest of the test process.)"""
     weights = {}
     for recompute in (False, True):
         output = tmp_path / str(recompute)
         run(mrpc_options(output, do_train=True, num_train_epochs=0.02, train_batch_size=16,
-                         deterministic=True, max_seq_length=64,
+                         seed=1, max_seq_length=64,
                          gradient_checkpointing=recompute), tf.distribute.get_strategy())
         reader = tf.train.load_checkpoint(str(output / "model.ckpt-4"))
         weights[recompute] = {key: reader.get_tensor(key)

@@ -47,9 +47,10 @@ def option(default=None, help: str = "", *, choices: Sequence[str] | None = None
 def bucketing_option():
     """The `--bucketing` flag of every script that batches fine-tuning inputs
     (bucketing.py)."""
-    return option("eval", "Pad each batch only to its length bucket (multiples of 32), not "
-                          "to max_seq_length: none (the original), eval (evaluation and "
-                          "prediction) or all (training too).", choices=("none", "eval", "all"))
+    return option("eval", "Pad each batch only to its length bucket (a multiple of "
+                          "max_seq_length / 8), not to max_seq_length: none (the original), "
+                          "eval (evaluation and prediction) or all (training too).",
+                  choices=("none", "eval", "all"))
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,14 +26,9 @@ import time
 
 import numpy as np
 
-SHAPES = {
-    "tiny": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                 intermediate_size=1024),
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                 intermediate_size=3072),
-    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                  intermediate_size=4096),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_training  # noqa: E402  (the shapes and the batch live there)
+
 GIB = 1024 ** 3
 
 
@@ -50,17 +46,9 @@ def child(shape: str, seq: int, batch_size: int, steps: int, checkpointing: bool
     from bert_tf.optimization import create_optimizer
 
     config = bert_tf.BertConfig(vocab_size=30522, type_vocab_size=2,
-                                max_position_embeddings=max(512, seq), **SHAPES[shape])
-    rng = np.random.default_rng(0)
-    batch = {
-        "input_ids": rng.integers(0, 30522, (batch_size, seq)).astype("int32"),
-        "input_mask": np.ones((batch_size, seq), "int32"),
-        "segment_ids": np.zeros((batch_size, seq), "int32"),
-        "masked_lm_positions": rng.integers(0, seq, (batch_size, 20)).astype("int32"),
-        "masked_lm_ids": rng.integers(0, 30522, (batch_size, 20)).astype("int32"),
-        "masked_lm_weights": np.ones((batch_size, 20), "float32"),
-        "next_sentence_labels": rng.integers(0, 2, (batch_size, 1)).astype("int32"),
-    }
+                                max_position_embeddings=max(512, seq),
+                                **bench_training.SHAPES[shape])
+    batch = bench_training.pretraining_batch(batch_size, seq)
     strategy = tf.distribute.get_strategy()
     model = bert_tf.BertPretrainer(config)
     model.bert.gradient_checkpointing = checkpointing
@@ -95,7 +83,7 @@ def run_child(args, batch_size: int, checkpointing: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="base")
+    parser.add_argument("--shape", choices=sorted(bench_training.SHAPES), default="base")
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--batch", default="8", help="one batch size, or several: 1,2")
     parser.add_argument("--steps", type=int, default=2)

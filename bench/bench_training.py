@@ -37,6 +37,8 @@ SHAPES = {
                  intermediate_size=3072),
     "tiny": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                  intermediate_size=1024),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                  intermediate_size=4096),
 }
 DEFAULT_BATCH = {"tiny": 16, "base": 8}
 PREDICTIONS = 20
@@ -176,7 +178,7 @@ def input_rate(batch: dict, batches: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--shape", choices=("tiny", "base"), default="tiny")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)

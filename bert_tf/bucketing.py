@@ -141,23 +141,27 @@ def training_batches(examples: tf.data.Dataset, batch_size: int, max_seq_length:
 
 
 def keeping_example_order(predict_fn: Callable, max_seq_length: int) -> Callable:
-    """`predict_fn(outputs, batch)` for bucketed batches: its per-position outputs (axis 1
-    of no static size: the batch's bucket) padded back to `max_seq_length` with zeros, and
-    the batch's `example_index` passed along for `in_example_order`."""
+    """`predict_fn(outputs, batch)` for bucketed batches: its per-position outputs padded
+    back to `max_seq_length` (`padded_positions`), and the batch's `example_index` passed
+    along for `in_example_order`."""
 
     def predict(outputs, batch):
-        result = {name: pad_positions(value, max_seq_length)
-                  if value.shape.rank >= 2 and value.shape[1] is None else value
-                  for name, value in predict_fn(outputs, batch).items()}
+        result = padded_positions(predict_fn(outputs, batch), max_seq_length)
         return {**result, "example_index": batch["example_index"]}
 
     return predict
 
 
-def pad_positions(value: tf.Tensor, max_seq_length: int) -> tf.Tensor:
-    """[B, S, ...] -> [B, max_seq_length, ...], zeros past S."""
-    padding = [[0, 0], [0, max_seq_length - tf.shape(value)[1]]]
-    return tf.pad(value, padding + [[0, 0]] * (value.shape.rank - 2))
+def padded_positions(outputs: dict, max_seq_length: int) -> dict:
+    """`outputs` with each per-position tensor (rank >= 2, axis 1 of no static size: a
+    bucketed batch's length) padded with zeros to [B, max_seq_length, ...]."""
+
+    def pad(value):
+        padding = [[0, 0], [0, max_seq_length - tf.shape(value)[1]]]
+        return tf.pad(value, padding + [[0, 0]] * (value.shape.rank - 2))
+
+    return {name: pad(value) if value.shape.rank >= 2 and value.shape[1] is None else value
+            for name, value in outputs.items()}
 
 
 def in_example_order(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -113,11 +113,9 @@ class ServingModule(tf.Module):
                            self.max_seq_length, self._cls_id, self._sep_id, self.bucketed)
 
     def outputs(self, inputs: dict) -> dict:
-        """The kind's outputs (module docstring); per-position ones (axis 1 of no static
-        size: a bucketed batch's length) [B, max_seq_length], zeros past that length."""
-        return {name: bucketing.pad_positions(value, self.max_seq_length)
-                if value.shape.rank >= 2 and value.shape[1] is None else value
-                for name, value in self._outputs(inputs).items()}
+        """The kind's outputs (module docstring); per-position ones [B, max_seq_length],
+        zeros past a bucketed batch's length (bucketing.padded_positions)."""
+        return bucketing.padded_positions(self._outputs(inputs), self.max_seq_length)
 
     def _outputs(self, inputs: dict) -> dict:
         result = self.model(inputs, training=False)

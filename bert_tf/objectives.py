@@ -18,9 +18,15 @@ from keras import ops
 
 
 def label_log_probs(log_probs, labels):
-    """[..., C] log-probabilities and [...] int labels -> [...] log p(label)."""
-    labels = ops.expand_dims(ops.cast(labels, "int32"), -1)
-    return ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
+    """[..., C] log-probabilities and [...] int labels -> [...] log p(label).
+
+    As the original writes it, `sum(log_probs * one_hot(labels))`: the gradient is a dense
+    multiply. A gather (`take_along_axis`) is the same value, but its gradient scatters into
+    a zeroed [..., C] buffer, which for the masked LM's C = 30,522 took 0.44 s of a 1 s
+    tiny pretraining step on 2 cores (issue 17's profile)."""
+    one_hot = ops.one_hot(ops.cast(labels, "int32"), ops.shape(log_probs)[-1],
+                          dtype=log_probs.dtype)
+    return ops.sum(log_probs * one_hot, axis=-1)
 
 
 def _hits(log_probs, labels):

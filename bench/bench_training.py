@@ -3,12 +3,15 @@ training driver: graph (tf.function) vs XLA, fp32 vs bf16 — with each mode's m
 as a fraction of the machine's measured matmul peak, and the input pipeline alone.
 
     .venv/bin/python bench/bench_training.py [--shape tiny|base] [--batch N] [--seq 128]
+        [--rounds 3] [--modes "fp32 tf.function,fp32 XLA"] [--original_python /tmp/tf215/bin/python]
 
 Shapes as the fixture README's reference figures: `tiny` = 4 layers, hidden 256, batch 16;
-`base` = BERT-Base, batch 8; sequence 128, 20 masked positions. Random weights. Prints
-sequences/s per mode from one run (after warm-up steps), and the ratios to the original TF1
-graph, HF transformers (PyTorch CPU) and keras-hub as the fixture README measured them on
-this machine.
+`base` = BERT-Base, batch 8; sequence 128, 20 masked positions. Random weights. Every
+contender is built and warmed up first, then timed once per round, the rounds interleaved so
+that a slow spell of a shared machine hits all of them: the raw-TF reference
+(raw_tf_reference.py), bert_tf's modes, keras-hub, and with `--original_python` the
+ORIGINAL's TF1 graph and the raw reference on TensorFlow 2.15 (original_step.py, a process
+each per round). The table gives medians and, for ratios, the median of per-round ratios.
 
 Model FLOPs per sequence (`model_flops`), counting a multiply-add as 2 and the backward
 pass as twice the forward:
@@ -100,9 +103,9 @@ def matmul_peak(dtype: str = "float32", size: int = 2048, repeats: int = 5) -> f
     return 8 * 2 * size ** 3 / best
 
 
-def step_rate(config, batch: dict, precision: str, jit: bool, steps: int,
-              strategy=None) -> float:
-    """Sequences/s of the training driver's pretraining step on `batch` (repeated)."""
+def step_timer(config, batch: dict, precision: str, jit: bool, strategy=None):
+    """The training driver's pretraining step on `batch` (repeated), traced and warmed up:
+    returns `run(steps) -> seconds`."""
     import tensorflow as tf
 
     import bert_tf
@@ -126,26 +129,65 @@ def step_rate(config, batch: dict, precision: str, jit: bool, steps: int,
     )
     iterator = iter(strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors(batch).repeat()))
-    float(train_steps(iterator, tf.constant(2))[0])  # trace, compile, warm up
-    start = time.perf_counter()
-    float(train_steps(iterator, tf.constant(steps))[0])
-    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        float(train_steps(iterator, tf.constant(steps))[0])
+        return time.perf_counter() - start
+
+    run(2)  # trace, compile, warm up
+    return run
 
 
-def raw_rate(config, batch: dict, steps: int) -> float:
-    """Sequences/s of the same step as a plain graph of raw TF ops (raw_tf_reference.py)."""
+def step_rate(config, batch: dict, precision: str, jit: bool, steps: int,
+              strategy=None) -> float:
+    """Sequences/s of the training driver's pretraining step on `batch` (repeated)."""
+    run = step_timer(config, batch, precision, jit, strategy)
+    return len(batch["input_ids"]) * steps / run(steps)
+
+
+def raw_timer(config, batch: dict):
+    """The same step as a plain graph of raw TF ops (raw_tf_reference.py), warmed up:
+    returns `run(steps) -> seconds`."""
     import tensorflow as tf
     from raw_tf_reference import RawBertPretraining
 
     model = RawBertPretraining(config)
     tensors = {name: tf.constant(value) for name, value in batch.items()}
-    for _ in range(2):
-        float(model.train_step(tensors))
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_step(tensors)
-    float(loss)
-    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = model.train_step(tensors)
+        float(loss)
+        return time.perf_counter() - start
+
+    run(2)
+    return run
+
+
+def raw_rate(config, batch: dict, steps: int) -> float:
+    """Sequences/s of raw_timer's step."""
+    return len(batch["input_ids"]) * steps / raw_timer(config, batch)(steps)
+
+
+def subprocess_rate(python: str, args, steps: int, raw: bool, pooled: bool) -> float | None:
+    """Sequences/s that original_step.py prints when run by `python` (an environment with
+    TensorFlow 2.15 and the original code; see that file), with TensorFlow's default host
+    allocator or (`pooled`) the BFC pool bert_tf turns on; None when it fails."""
+    import subprocess
+
+    command = [python, os.path.join(os.path.dirname(__file__), "original_step.py"),
+               "--shape", args.shape, "--batch", str(args.batch), "--seq", str(args.seq),
+               "--steps", str(steps)] + (["--raw"] if raw else [])
+    done = subprocess.run(command, capture_output=True, text=True, env={
+        **os.environ, "PYTHONPATH": os.path.dirname(__file__),
+        "TF_CPU_ALLOCATOR_USE_BFC": "true" if pooled else "false"}, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("seq/s ")]
+    if done.returncode or not lines:
+        print(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}", flush=True)
+        return None
+    return float(lines[-1].split()[1])
 
 
 def input_rate(batch: dict, batches: int = 200) -> float:
@@ -182,47 +224,85 @@ def main() -> None:
     parser.add_argument("--batch", type=int)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved rounds: each contender is timed once per round; "
+                             "the table shows medians and per-round paired ratios")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"bert_tf modes to time, comma-separated, of: {', '.join(MODES)}")
+    parser.add_argument("--original_python",
+                        help="a Python with TensorFlow 2.15 and bert-tensorflow==1.0.4 "
+                             "(original_step.py): also time the original's TF1 graph, and "
+                             "the raw reference on that TensorFlow, in every round")
     args = parser.parse_args()
-    batch_size = args.batch or DEFAULT_BATCH[args.shape]
+    args.batch = args.batch or DEFAULT_BATCH[args.shape]
 
     import bert_tf
 
     config = bert_tf.BertConfig(vocab_size=30522, type_vocab_size=2, **SHAPES[args.shape])
-    batch = pretraining_batch(batch_size, args.seq)
+    batch = pretraining_batch(args.batch, args.seq)
     peaks = {"": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
     print(f"matmul peak here: fp32 {peaks[''] / 1e9:.1f} GFLOP/s, bf16 "
           f"{peaks['bf16'] / 1e9:.1f} GFLOP/s; model {model_flops(config, args.seq) / 1e9:.2f} "
           f"GFLOP per sequence", flush=True)
     print(f"input pipeline alone: {input_rate(batch):.0f} seq/s", flush=True)
-    raw = raw_rate(config, batch, args.steps)
-    results = {}
-    for label, (precision, jit) in MODES.items():
-        results[label] = step_rate(config, batch, precision, jit, args.steps)
-    print("\n| mode | seq/s | x raw TF | GFLOP/s | MFU |\n|---|---:|---:|---:|---:|")
-    for label, rate in {"raw TF graph (reference)": raw, **results}.items():
+    timers = {"raw TF graph (reference)": raw_timer(config, batch)}
+    for label in args.modes.split(","):
+        timers[label] = step_timer(config, batch, *MODES[label])
+    keras_hub = keras_hub_timer(config, batch)
+    if keras_hub:
+        timers["keras-hub fp32"] = keras_hub
+    rates = {label: [] for label in timers}
+    for round_index in range(args.rounds):
+        for label, run in timers.items():
+            rates[label].append(args.batch * args.steps / run(args.steps))
+        if args.original_python:
+            for label, raw, pooled in ((ORIGINAL, False, False), (ORIGINAL_POOLED, False, True),
+                                       ("raw TF graph on TF 2.15", True, True)):
+                rates.setdefault(label, []).append(
+                    subprocess_rate(args.original_python, args, args.steps, raw, pooled))
+        print(f"round {round_index + 1}: " + ", ".join(
+            f"{label} {values[-1] or float('nan'):.2f}" for label, values in rates.items()),
+            flush=True)
+    print_table(rates, config, args, peaks)
+
+
+ORIGINAL = "original TF1 graph (TF 2.15)"
+ORIGINAL_POOLED = "original, BFC allocator"
+
+
+def print_table(rates: dict, config, args, peaks: dict) -> None:
+    """Medians over rounds; ratios are medians of per-round ratios (paired)."""
+    def median(values):
+        values = sorted(v for v in values if v)
+        return values[len(values) // 2] if values else float("nan")
+
+    def paired(label, base):
+        if base not in rates or not all(rates[base]):
+            return "—"
+        return f"{median([a / b for a, b in zip(rates[label], rates[base], strict=True)]):.2f}"
+
+    print(f"\n{args.shape}: batch {args.batch}, seq {args.seq}, {args.steps} steps x "
+          f"{args.rounds} rounds; seq/s per round in brackets")
+    print("| step | seq/s (median) | rounds | x original | x original (BFC) | x raw TF 2.21 "
+          "| GFLOP/s | MFU |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for label, values in rates.items():
         precision = MODES.get(label, ("", False))[0]
-        achieved = rate * model_flops(config, args.seq)
-        print(f"| {label} | {rate:.2f} | {rate / raw:.2f} | {achieved / 1e9:.1f} | "
-              f"{achieved / peaks[precision]:.0%} |", flush=True)
-
-    keras_hub_rate = keras_hub_step_rate(config, batch, args.steps)
-    if keras_hub_rate:
-        results["keras-hub fp32"] = keras_hub_rate
-        print(f"{'keras-hub fp32':18s} {keras_hub_rate:7.2f} seq/s  (side by side; ours fp32 "
-              f"x{results['fp32 tf.function'] / keras_hub_rate:.2f}, best "
-              f"x{max(results.values()) / keras_hub_rate:.2f})", flush=True)
-
-    print(f"\n{args.shape}: batch {batch_size}, seq {args.seq}; ratios of the best mode "
-          f"({max(results, key=results.get)}) and fp32 tf.function to the references:")
-    best = max(results.values())
+        achieved = median(values) * model_flops(config, args.seq)
+        rounds = " / ".join(f"{v:.2f}" if v else "failed" for v in values)
+        ratios = " | ".join(paired(label, base) for base in (
+            ORIGINAL, ORIGINAL_POOLED, "raw TF graph (reference)"))
+        print(f"| {label} | {median(values):.2f} | {rounds} | {ratios} | "
+              f"{achieved / 1e9:.1f} | {achieved / peaks[precision]:.0%} |", flush=True)
+    print("\nThe fixture README's figures for this machine type (other days, not side by side):")
     for name, value in REFERENCE[args.shape].items():
-        print(f"  {name:28s} {value:6.2f} seq/s  best x{best / value:.2f}  "
-              f"fp32 x{results['fp32 tf.function'] / value:.2f}")
+        print(f"  {name:28s} {value:6.2f} seq/s")
 
 
-def keras_hub_step_rate(config, batch: dict, steps: int) -> float | None:
+def keras_hub_timer(config, batch: dict):
     """The same step with keras-hub's BertBackbone + MaskedLMHead + an NSP dense layer and
-    Keras AdamW (clip 1.0), fp32, in a tf.function; None when keras-hub is not installed."""
+    Keras AdamW (clip 1.0), fp32, in a tf.function, warmed up: `run(steps) -> seconds`;
+    None when keras-hub is not installed."""
     try:
         import keras_hub
     except ImportError:
@@ -258,12 +338,14 @@ def keras_hub_step_rate(config, batch: dict, steps: int) -> float | None:
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 
-    for _ in range(2):
-        float(step())
-    start = time.perf_counter()
-    for _ in range(steps):
-        float(step())
-    return len(batch["input_ids"]) * steps / (time.perf_counter() - start)
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            float(step())
+        return time.perf_counter() - start
+
+    run(2)
+    return run
 
 
 if __name__ == "__main__":

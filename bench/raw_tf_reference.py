@@ -12,9 +12,25 @@ the TensorFlow version costs from what the Keras code costs (the original ran on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import tensorflow as tf
+
+
+@dataclasses.dataclass
+class RawConfig:
+    """The BertConfig fields the reference reads (BERT-Base defaults), so the reference also
+    runs where bert_tf is not installed (original_step.py's TensorFlow 2.15 environment)."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
 
 
 def gelu(x):

@@ -17,6 +17,8 @@ epsilon 1e-12). The step is what the original's `model_fn` trains: `modeling.Ber
 (is_training=True), `run_pretraining.get_masked_lm_output` / `get_next_sentence_output`,
 `optimization.create_optimizer` (AdamWeightDecay, warmup then linear decay, clip 1.0),
 run by `Session.run(train_op)` on constant inputs, TF1 behaviour (`disable_v2_behavior`).
+TensorFlow reads `TF_CPU_ALLOCATOR_USE_BFC` from the environment (bench_training.py times
+the original both with and without the pooled host allocator bert_tf turns on).
 `--raw` instead times `raw_tf_reference.py` on this TensorFlow (eager TF2 behaviour), which
 separates what the TensorFlow version costs from what the original's graph costs.
 """

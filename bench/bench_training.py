@@ -271,18 +271,19 @@ ORIGINAL_POOLED = "original, BFC allocator"
 
 
 def print_table(rates: dict, config, args, peaks: dict) -> None:
-    """Medians over rounds; ratios are medians of per-round ratios (paired)."""
+    """Medians over rounds (the upper middle value for an even count); ratios are medians
+    of per-round ratios (paired), skipping rounds where either side failed."""
     def median(values):
         values = sorted(v for v in values if v)
         return values[len(values) // 2] if values else float("nan")
 
     def paired(label, base):
-        if base not in rates or not all(rates[base]):
-            return "—"
-        return f"{median([a / b for a, b in zip(rates[label], rates[base], strict=True)]):.2f}"
+        ratios = [a / b for a, b in zip(rates[label], rates.get(base, []), strict=False)
+                  if a and b]
+        return f"{median(ratios):.2f}" if ratios else "—"
 
     print(f"\n{args.shape}: batch {args.batch}, seq {args.seq}, {args.steps} steps x "
-          f"{args.rounds} rounds; seq/s per round in brackets")
+          f"{args.rounds} rounds; the rounds column gives each round's seq/s")
     print("| step | seq/s (median) | rounds | x original | x original (BFC) | x raw TF 2.21 "
           "| GFLOP/s | MFU |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")

@@ -38,3 +38,25 @@ def test_gpu_benchmark_dry_run_on_the_cpu():
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 3 * 2  # header, 3 precisions x XLA off/on
     assert "matmul peak" in result.stdout and "bucketed" in result.stdout
+
+
+def test_side_by_side_ratios_pair_rounds_and_skip_failed_ones(capsys):
+    """A ratio to the original is the median of per-round ratios: a slow round slows both
+    sides of its pair; a round where the original failed to run drops out."""
+    import types
+
+    import bench_training
+
+    rates = {"fp32 tf.function": [10.0, 20.0, 30.0],
+             bench_training.ORIGINAL: [5.0, None, 20.0],
+             bench_training.ORIGINAL_POOLED: [10.0, 10.0, 10.0],
+             "raw TF graph (reference)": [10.0, 10.0, 10.0]}
+    config = types.SimpleNamespace(hidden_size=256, num_hidden_layers=4,
+                                   intermediate_size=1024, vocab_size=30522)
+    args = types.SimpleNamespace(shape="tiny", batch=16, seq=128, steps=10, rounds=3)
+    bench_training.print_table(rates, config, args, {"": 1e11, "bf16": 1e11})
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("| fp32 tf.function"))
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    # per round vs the original: 2.0, (failed), 1.5 -> median of two = the upper, 2.0
+    assert cells[1:6] == ["20.00", "10.00 / 20.00 / 30.00", "2.00", "2.00", "2.00"]

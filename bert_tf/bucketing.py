@@ -12,8 +12,10 @@ real position's output does not depend on how much padding follows it.
   by length (ties in file order) and cut into full global batches, so each batch gathers
   examples of like length. Batches carry `example_index` (the row in the file);
   `in_example_order` puts the outputs back in file order.
-- Training (`training_batches`, `--bucketing=all`): the shuffled stream is grouped by
-  bucket; a global batch leaves a bucket as soon as it is full.
+- Training (`training_batches`, `--bucketing=all`): the shuffled stream is read 16 global
+  batches at a time; each such chunk is sorted by length, cut into batches, and its
+  batches leave in a shuffled order. Sorting within chunks (not grouping the whole stream
+  by bucket) keeps every example's turn near its place in the shuffled stream.
 
 Every batch keeps its full size and one of at most 8 lengths, so XLA and TPUs compile at
 most 8 programs, one per bucket length a run uses (logged).
@@ -113,31 +115,47 @@ def eval_batches(arrays: dict[str, np.ndarray], batch_size: int,
     return dataset.map(take).prefetch(tf.data.AUTOTUNE)
 
 
+SORTED_CHUNK = 16  # global training batches whose examples are sorted by length together
+
+
 def training_batches(examples: tf.data.Dataset, batch_size: int, max_seq_length: int,
-                     context: tf.distribute.InputContext) -> tf.data.Dataset:
-    """Per-replica training batches from a stream of decoded single `examples`: grouped by
-    bucket into global batches (all replicas of a step share one length), each cut to its
-    bucket and dealt to the replicas in turn."""
+                     context: tf.distribute.InputContext, seed: int = 0) -> tf.data.Dataset:
+    """Per-replica training batches from a shuffled stream of decoded single `examples`.
+
+    The stream is read in chunks of `SORTED_CHUNK` global batches; a chunk's examples are
+    sorted by length (ties in stream order) and cut into global batches, which leave in
+    an order shuffled by (`seed`, chunk number), each cut to its bucket and dealt to the
+    replicas in turn (all replicas of a step share one length). Every example of a chunk
+    is trained on within its chunk's steps, so no length waits longer than the others.
+
+    With `label_weights` (token-level tasks), each example also carries `chunk_label_share`:
+    its chunk's labelled positions over its chunk's examples. Summed over a global batch
+    that is the chunk's mean labelled positions per batch, which the token objective
+    divides by, so a batch of short sentences does not weigh each of its tokens more than
+    a batch of long ones (as in padded batches, whose counts hardly differ).
+    """
     positional = [name for name, spec in examples.element_spec.items()
                   if spec.shape.rank == 1 and spec.shape[0] == max_seq_length]
 
-    width = bucket_width(max_seq_length)
+    def sorted_batches(index, chunk):  # [K * B, ...] -> [K, B, ...], K = SORTED_CHUNK
+        lengths = tf.reduce_sum(tf.cast(chunk["input_mask"], tf.int32), axis=1)
+        rows = tf.reshape(tf.argsort(lengths, stable=True), [SORTED_CHUNK, batch_size])
+        rows = tf.random.experimental.stateless_shuffle(
+            rows, seed=tf.stack([tf.cast(seed, tf.int64), index]))
+        if "label_weights" in chunk:
+            share = tf.reduce_mean(tf.reduce_sum(tf.cast(chunk["label_weights"], tf.float32), 1))
+            chunk = {**chunk, "chunk_label_share": tf.fill(tf.shape(lengths), share)}
+        return {name: tf.gather(value, rows) for name, value in chunk.items()}
 
-    def bucket(example):
-        length = tf.reduce_sum(tf.cast(example["input_mask"], tf.int64))
-        return (bucket_length(length, max_seq_length) + width - 1) // width
+    def cut(batch):
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(batch["input_mask"], tf.int32), axis=1))
+        length = bucket_length(longest, max_seq_length)
+        return {name: value[:, :length] if name in positional else value
+                for name, value in batch.items()}
 
-    def batch(key, group):
-        length = tf.cast(tf.minimum(key * width, max_seq_length), tf.int32)
-
-        def cut(batch):
-            return {name: value[:, :length] if name in positional else value
-                    for name, value in batch.items()}
-
-        return group.batch(batch_size, drop_remainder=True).map(cut)
-
-    grouped = examples.group_by_window(bucket, batch, window_size=batch_size)
-    return grouped.rebatch(context.get_per_replica_batch_size(batch_size))
+    chunks = examples.batch(SORTED_CHUNK * batch_size, drop_remainder=True).enumerate()
+    batches = chunks.map(sorted_batches).unbatch().map(cut)
+    return batches.rebatch(context.get_per_replica_batch_size(batch_size))
 
 
 def keeping_example_order(predict_fn: Callable, max_seq_length: int) -> Callable:

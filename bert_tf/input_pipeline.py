@@ -150,7 +150,7 @@ def feature_dataset(
     """Batches of fine-tuning feature records (GLUE, SQuAD, NER) from one file.
 
     Training, as the original: repeated, shuffled with a buffer of 100 (not under
-    `shuffle=False`); `bucketed`: grouped by length (`bucketing.training_batches`).
+    `shuffle=False`); `bucketed`: sorted by length in chunks (`bucketing.training_batches`).
     Evaluation and prediction: one pass in order; the file must hold a whole number of
     global batches (it is padded so when written). `batch_size` is global.
     """
@@ -166,7 +166,8 @@ def feature_dataset(
         examples = dataset.map(lambda record: decode_record(record, features),
                                num_parallel_calls=tf.data.AUTOTUNE)
         max_seq_length = features["input_mask"].shape[0]
-        batches = bucketing.training_batches(examples, batch_size, max_seq_length, context)
+        batches = bucketing.training_batches(examples, batch_size, max_seq_length, context,
+                                             seed or 0)
         return dealt(batches, context, start_step).prefetch(tf.data.AUTOTUNE)
     dataset = in_order_batches(dataset, per_replica, context, start_step)
     return dataset.map(

@@ -157,9 +157,13 @@ class SpanObjective:
 
 class TokenClassificationObjective:
     """Mean cross-entropy over the labelled positions of the global batch (each word's
-    first piece: `label_weights` 1), as the BERT paper's NER."""
+    first piece: `label_weights` 1), as the BERT paper's NER. Length-sorted training
+    batches bring `chunk_label_share` (`bucketing.training_batches`): then the mean is over
+    the labelled positions a batch of its chunk holds on average."""
 
     def normalizers(self, batch: dict) -> dict:
+        if "chunk_label_share" in batch:
+            return {"labels": ops.sum(batch["chunk_label_share"])}
         return {"labels": ops.sum(ops.cast(batch["label_weights"], "float32"))}
 
     def per_token_loss(self, logits, batch: dict):

@@ -65,17 +65,57 @@ def test_eval_batches_deal_each_row_once_cut_to_its_bucket():
     assert sorted(seen) == list(range(24))
 
 
-def test_training_batches_group_a_stream_by_bucket():
-    arrays = random_rows(64, 64, seed=1)
-    examples = tf.data.Dataset.from_tensor_slices(arrays).repeat()
+def test_training_batches_sort_chunks_of_the_stream():
+    """16 global batches' examples at a time are sorted by length and cut into batches that
+    leave in a shuffled order; every example of a chunk is in one of its batches, each
+    batch is cut to the bucket of its longest example, and replicas share a length."""
+    chunk = bucketing.SORTED_CHUNK * 8
+    arrays = {**random_rows(2 * chunk, 64, seed=1), "row": np.arange(2 * chunk)}
     context = tf.distribute.InputContext(num_replicas_in_sync=2)
-    batches = bucketing.training_batches(examples, 8, 64, context).take(20)
-    for first, second in zip(*[iter(batches.as_numpy_iterator())] * 2, strict=True):
-        length = first["input_ids"].shape[1]
-        assert first["input_ids"].shape == second["input_ids"].shape == (4, length)
-        real = np.concatenate([first["input_mask"], second["input_mask"]]).sum(1)
-        assert real.max() <= length and bucketing.bucket_length(real.min(), 64) == length
-        assert length in (16, 32, 48, 64)
+
+    def global_batches(seed):
+        batches = bucketing.training_batches(
+            tf.data.Dataset.from_tensor_slices(arrays), 8, 64, context, seed)
+        pairs = zip(*[iter(batches.as_numpy_iterator())] * 2, strict=True)
+        return [{name: np.concatenate([a[name], b[name]]) for name in a} for a, b in pairs]
+
+    batches = global_batches(seed=3)
+    assert len(batches) == 2 * bucketing.SORTED_CHUNK
+    for batch in batches:
+        length = batch["input_ids"].shape[1]
+        real = batch["input_mask"].sum(1)
+        assert length == bucketing.bucket_length(real.max(), 64) and length in (16, 32, 48, 64)
+        np.testing.assert_array_equal(batch["input_ids"],
+                                      arrays["input_ids"][batch["row"], :length])
+    for start in (0, bucketing.SORTED_CHUNK):
+        chunk_batches = batches[start:start + bucketing.SORTED_CHUNK]
+        rows = np.concatenate([batch["row"] for batch in chunk_batches])
+        assert sorted(rows) == list(range(start * 8, start * 8 + chunk))
+        spans = sorted((b["input_mask"].sum(1).min(), b["input_mask"].sum(1).max())
+                       for b in chunk_batches)
+        assert all(high <= low for (_, high), (low, _) in zip(spans[:-1], spans[1:], strict=True))
+        longest = [batch["input_mask"].sum(1).max() for batch in chunk_batches]
+        assert longest != sorted(longest)  # the batch order is shuffled
+    again = global_batches(seed=3)
+    assert all((a["row"] == b["row"]).all() for a, b in zip(batches, again, strict=True))
+    other = global_batches(seed=4)
+    assert any((a["row"] != b["row"]).any() for a, b in zip(batches, other, strict=True))
+
+
+def test_token_batches_share_their_chunks_label_count():
+    """A length-sorted NER batch is normalized by its chunk's mean labelled positions per
+    batch, not its own count: short and long batches weigh each token alike."""
+    chunk = bucketing.SORTED_CHUNK * 4
+    arrays = random_rows(chunk, 64, seed=5)
+    arrays["label_weights"] = arrays["input_mask"] * (np.arange(64) % 2)
+    batches = list(bucketing.training_batches(
+        tf.data.Dataset.from_tensor_slices(arrays), 4, 64,
+        tf.distribute.InputContext()).as_numpy_iterator())
+    mean_per_batch = arrays["label_weights"].sum() / bucketing.SORTED_CHUNK
+    objective = TokenClassificationObjective()
+    counts = [float(objective.normalizers(batch)["labels"]) for batch in batches]
+    np.testing.assert_allclose(counts, mean_per_batch, rtol=1e-6)
+    assert min(b["label_weights"].sum() for b in batches) < mean_per_batch / 2
 
 
 def test_rows_come_back_in_order():

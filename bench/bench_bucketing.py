@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_bucketing.py [--epochs 3] [--peer_epochs 3] \
         [--hf_python /tmp/hfenv/bin/python --hf_dir /tmp/minilm_hf]
+    .venv/bin/python bench/bench_bucketing.py --seeds 1,2,3   # accuracy over seeds only
 
 MiniLM real weights (`../shared/fixtures/minilm_ckpt`), MRPC train (3,668 pairs), sequence
 128, batch 32, learning rate 2e-5, warm-up 10%, seed 1, float32. Prints for each run its
@@ -51,7 +52,7 @@ def timed_predictions() -> None:
     stages.predict = timed
 
 
-def ours(output_dir: str, bucketing: str, epochs: float, train: bool) -> dict:
+def ours(output_dir: str, bucketing: str, epochs: float, train: bool, seed: int = 1) -> dict:
     """One run_classifier job; returns wall time, the dev accuracy and the seconds spent
     predicting."""
     import tensorflow as tf
@@ -64,7 +65,7 @@ def ours(output_dir: str, bucketing: str, epochs: float, train: bool) -> dict:
         init_checkpoint=str(MINILM / "bert_model.ckpt"), do_train=train, do_eval=True,
         do_predict=not train, max_seq_length=128, train_batch_size=32, eval_batch_size=32,
         predict_batch_size=32, learning_rate=2e-5, num_train_epochs=epochs,
-        iterations_per_loop=50, seed=1, bucketing=bucketing,
+        iterations_per_loop=50, seed=seed, bucketing=bucketing,
     )
     started, predicted = time.time(), len(PREDICT_SECONDS)
     results = run(options, tf.distribute.get_strategy())["eval"]
@@ -120,6 +121,27 @@ def keras_hub_run(epochs: float, work: str) -> dict:
             "predict_per_second": (len(splits["dev"]) + len(splits["test"])) / predict_seconds}
 
 
+def seeds_table(seeds: list[int], modes: list[str], epochs: float) -> None:
+    """Dev accuracy of training with each `--bucketing` mode for each seed, and their
+    means."""
+    import numpy as np
+
+    accuracy: dict[str, list[float]] = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as work:
+        for seed in seeds:
+            for mode in accuracy:
+                result = ours(os.path.join(work, f"{mode}{seed}"), mode, epochs, True, seed)
+                accuracy[mode].append(result["accuracy"])
+                print(f"seed {seed} --bucketing={mode}: {result}", flush=True)
+    print("\n| seed | " + " | ".join(f"--bucketing={mode}" for mode in accuracy) + " |")
+    print("|---:|" + "---:|" * len(modes))
+    for row, seed in enumerate(seeds):
+        print(f"| {seed} | " + " | ".join(f"{values[row]:.4f}" for values in accuracy.values())
+              + " |")
+    print("| mean +- std | " + " | ".join(
+        f"{np.mean(values):.4f} +- {np.std(values):.4f}" for values in accuracy.values()) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=float, default=3.0)
@@ -127,7 +149,15 @@ def main() -> None:
     parser.add_argument("--hf_python", help="an interpreter with torch and transformers")
     parser.add_argument("--hf_dir", help="MiniLM converted by bert_tf.hf_conversion to_hf")
     parser.add_argument("--skip_keras_hub", action="store_true")
+    parser.add_argument("--seeds", help="comma-separated seeds: only train padded and "
+                        "bucketed with each and print their dev accuracies")
+    parser.add_argument("--modes", default="none,all", help="with --seeds: the "
+                        "--bucketing modes to train with")
     args = parser.parse_args()
+    if args.seeds:
+        seeds_table([int(seed) for seed in args.seeds.split(",")], args.modes.split(","),
+                    args.epochs)
+        return
     rows = {}
     timed_predictions()
     with tempfile.TemporaryDirectory() as work:

@@ -196,8 +196,8 @@ class BertClassifier(Serializable, keras.Model):
 
     def call(self, inputs: dict, training=False):
         """-> logits [B, L] (float32)."""
-        pooled = self.dropout(self.bert(inputs, training=training)["pooled_output"],
-                              training=training)
+        pooled = self.bert(inputs, training=training, pooled_only=True)["pooled_output"]
+        pooled = self.dropout(pooled, training=training)
         weights = ops.cast(self.output_weights, pooled.dtype)
         logits = ops.cast(ops.matmul(pooled, ops.transpose(weights)), "float32")
         return logits + self.output_bias

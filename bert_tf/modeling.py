@@ -169,16 +169,18 @@ class SelfAttention(keras.layers.Layer):
             config.attention_probs_dropout_prob, dtype=self.dtype_policy
         )
 
-    def call(self, x, input_mask, training=False):
-        """x [B, S, H], input_mask [B, S] (1 attend, 0 padding) -> context [B, S, H]."""
+    def call(self, x, input_mask, training=False, queries=None):
+        """x [B, S, H], input_mask [B, S] (1 attend, 0 padding) -> context [B, Q, H] for
+        the Q rows `queries` [B, Q, H] that attend to x (default: x itself, Q = S)."""
         num_heads = self.config.num_attention_heads
         head_size = self.config.attention_head_size
-        batch, seq_length = ops.shape(x)[0], ops.shape(x)[1]
+        batch = ops.shape(x)[0]
+        queries = x if queries is None else queries
 
         def split_heads(t):  # [B, S, H] -> [B, S, N, D]
-            return ops.reshape(t, (batch, seq_length, num_heads, head_size))
+            return ops.reshape(t, (batch, -1, num_heads, head_size))
 
-        query = split_heads(self.query(x))
+        query = split_heads(self.query(queries))
         key = split_heads(self.key(x))
         value = split_heads(self.value(x))
         scores = ops.einsum("bqnd,bknd->bnqk", query, key) * (1.0 / math.sqrt(head_size))
@@ -186,7 +188,7 @@ class SelfAttention(keras.layers.Layer):
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
         context = ops.einsum("bnqk,bknd->bqnd", probs, value)
-        return ops.reshape(context, (batch, seq_length, num_heads * head_size))
+        return ops.reshape(context, (batch, -1, num_heads * head_size))
 
 
 class ResidualOutput(keras.layers.Layer):
@@ -241,10 +243,12 @@ class TransformerLayer(keras.layers.Layer):
         self.ffn_output = ResidualOutput(config, config.intermediate_size, dtype=policy)
         self.ffn_output.build()
 
-    def call(self, x, input_mask, training=False):
-        """x [B, S, H], input_mask [B, S] -> [B, S, H]."""
-        attended = self.attention(x, input_mask, training=training)
-        x = self.attention_output(attended, x, training=training)
+    def call(self, x, input_mask, training=False, first_token_only=False):
+        """x [B, S, H], input_mask [B, S] -> [B, S, H], or with first_token_only the first
+        row alone [B, 1, H] (it attends to every row; the other rows are not computed)."""
+        rows = x[:, :1] if first_token_only else x
+        attended = self.attention(x, input_mask, training=training, queries=rows)
+        x = self.attention_output(attended, rows, training=training)
         return self.ffn_output(self.intermediate(x), x, training=training)
 
 
@@ -284,10 +288,13 @@ class AlbertLayer(keras.layers.Layer):
         self.ffn_norm.build()
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=policy)
 
-    def call(self, x, input_mask, training=False):
-        """x [B, S, H], input_mask [B, S] -> [B, S, H]."""
-        attended = self.attention_dense(self.attention(x, input_mask, training=training))
-        x = self.attention_norm(self.dropout(attended, training=training) + x)
+    def call(self, x, input_mask, training=False, first_token_only=False):
+        """x [B, S, H], input_mask [B, S] -> [B, S, H] ([B, 1, H] with first_token_only,
+        as TransformerLayer)."""
+        rows = x[:, :1] if first_token_only else x
+        attended = self.attention_dense(
+            self.attention(x, input_mask, training=training, queries=rows))
+        x = self.attention_norm(self.dropout(attended, training=training) + rows)
         ffn = self.ffn_dense(self.intermediate(x))
         return self.ffn_norm(self.dropout(ffn, training=training) + x)
 
@@ -327,24 +334,31 @@ class Encoder(keras.layers.Layer):
         """The layers that make up each of the num_hidden_layers steps, in order."""
         return [[layer] for layer in self.transformer_layers]
 
-    def call(self, x, input_mask, training=False):
-        """x [B, S, E], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per layer."""
+    def call(self, x, input_mask, training=False, first_token_only=False):
+        """x [B, S, E], input_mask [B, S] -> list of num_hidden_layers [B, S, H], one per
+        layer. With first_token_only the very last layer computes the first row alone, so
+        the last output is [B, 1, H] (what the pooler reads, for less compute)."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)
         outputs = []
-        for step in self.layers_by_depth():
-            for layer in step:
+        steps = self.layers_by_depth()
+        for depth, step in enumerate(steps):
+            for index, layer in enumerate(step):
+                # (ALBERT's steps share layers: the last one is known by its position.)
+                first_only = (first_token_only and depth == len(steps) - 1
+                              and index == len(step) - 1)
                 if training and self.recompute:
-                    x = recomputed(layer, x, input_mask)
+                    x = recomputed(layer, x, input_mask, first_only)
                 else:
-                    x = layer(x, input_mask, training=training)
+                    x = layer(x, input_mask, training=training, first_token_only=first_only)
             outputs.append(x)
         return outputs
 
 
-def recomputed(layer: keras.layers.Layer, x, input_mask):
-    """`layer(x, input_mask, training=True)` whose activations the backward pass computes
-    again (`keras.remat`) instead of keeping them: memory for one layer's activations
+def recomputed(layer: keras.layers.Layer, x, input_mask, first_token_only: bool = False):
+    """`layer(x, input_mask, training=True, first_token_only=...)` whose activations the
+    backward pass computes again (`keras.remat`) instead of keeping them: memory for one
+    layer's activations
     instead of all, for one more forward pass. The layer's non-trainable variables are its
     dropout seed generators' states; each (re)computation starts from the states the
     forward pass started from, so the recomputation draws the same masks and the gradients
@@ -357,7 +371,7 @@ def recomputed(layer: keras.layers.Layer, x, input_mask):
         found = [ops.copy(state.value) for state in states]
         for state, value in zip(states, start, strict=True):
             state.assign(value)
-        output = layer(x, input_mask, training=True)
+        output = layer(x, input_mask, training=True, first_token_only=first_token_only)
         for state, before, value in zip(states, start, found, strict=True):
             recomputing = ops.any(ops.not_equal(value, before))
             state.assign(ops.where(recomputing, value, state.value))
@@ -438,6 +452,8 @@ class BertModel(Serializable, keras.Model):
       pooled_output [B, H]: the pooler on the first token,
       encoder_outputs: list of num_hidden_layers tensors [B, S, H],
       embedding_output [B, S, E]: the embeddings after LayerNorm and dropout.
+    `pooled_only=True` returns pooled_output alone, computing the last layer for the first
+    token only (a classifier's path: the same numbers for less compute).
 
     Example (as the original `modeling.py` shows it; ids already converted to WordPiece):
 
@@ -482,7 +498,7 @@ class BertModel(Serializable, keras.Model):
         self.pooler = Pooler(self.config, dtype=policy)
         self.pooler.build()
 
-    def call(self, inputs: dict, training=False) -> dict:
+    def call(self, inputs: dict, training=False, pooled_only=False) -> dict:
         input_ids = inputs["input_ids"]
         input_mask = inputs.get("input_mask")
         segment_ids = inputs.get("segment_ids")
@@ -491,8 +507,11 @@ class BertModel(Serializable, keras.Model):
         if segment_ids is None:
             segment_ids = ops.zeros_like(input_ids)
         embedding_output = self.embeddings(input_ids, segment_ids, training=training)
-        encoder_outputs = self.encoder(embedding_output, input_mask, training=training)
+        encoder_outputs = self.encoder(embedding_output, input_mask, training=training,
+                                       first_token_only=pooled_only)
         sequence_output = encoder_outputs[-1]
+        if pooled_only:
+            return {"pooled_output": self.pooler(sequence_output)}
         return {
             "sequence_output": sequence_output,
             "pooled_output": self.pooler(sequence_output),

@@ -213,3 +213,28 @@ def test_gradient_checkpointing_gives_the_plain_runs_gradients(tiny_config, albe
                                    err_msg=variable.path)
     for a, b in zip(plain_seeds, end_seeds, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("albert", [False, True])
+def test_pooled_only_computes_the_full_models_pooled_output(tiny_config, albert):
+    """`pooled_only` (the last layer for the first token alone) gives the full forward
+    pass's pooled output and the same gradients; ALBERT with two layers per group shares
+    the last layer with earlier steps, which still compute every row."""
+    if albert:
+        tiny_config = bert_tf.BertConfig(**{**tiny_config.to_dict(), "num_hidden_groups": 1,
+                                            "inner_group_num": 2, "embedding_size": 16})
+    model = modeling.BertModel(tiny_config)
+    inputs = random_inputs(tiny_config)
+    with tf.GradientTape(persistent=True) as tape:
+        full = model(inputs)["pooled_output"]
+        first = model(inputs, pooled_only=True)
+        losses = [tf.reduce_sum(tf.square(pooled)) for pooled in (full, first["pooled_output"])]
+    assert list(first) == ["pooled_output"]
+    np.testing.assert_allclose(first["pooled_output"], full, atol=1e-6)
+    for variable in model.trainable_variables:
+        want, got = (tape.gradient(loss, variable) for loss in losses)
+        if want is None:  # the embeddings of ids not in the batch: no gradient either way
+            assert got is None, variable.path
+            continue
+        np.testing.assert_allclose(tf.convert_to_tensor(got), tf.convert_to_tensor(want),
+                                   atol=1e-6, err_msg=variable.path)

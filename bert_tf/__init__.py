@@ -12,8 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # allocates tensors of tens of MB (the masked-LM head's [B*P, V] logits and their gradients,
 # XLA's temporary buffer), which malloc gives back to the system and page-faults in again
 # on every step. Pooled, the XLA step is ~25% faster and steady from run to run, the graph
-# step a few % (docs/BENCHMARKS.md, issue 17); prediction, though, measured 7-20% slower
-# with it (MiniLM on MRPC, issue 15: not yet understood). Read when TensorFlow creates its
+# step a few % (docs/BENCHMARKS.md, issue 17); prediction is no slower within this
+# machine's noise (measured again for issue 15). Read when TensorFlow creates its
 # CPU device, so it applies where bert_tf is imported first; TF_CPU_ALLOCATOR_USE_BFC=false
 # turns it off.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")

@@ -358,12 +358,12 @@ class Encoder(keras.layers.Layer):
 def recomputed(layer: keras.layers.Layer, x, input_mask, first_token_only: bool = False):
     """`layer(x, input_mask, training=True, first_token_only=...)` whose activations the
     backward pass computes again (`keras.remat`) instead of keeping them: memory for one
-    layer's activations
-    instead of all, for one more forward pass. The layer's non-trainable variables are its
-    dropout seed generators' states; each (re)computation starts from the states the
-    forward pass started from, so the recomputation draws the same masks and the gradients
-    are the plain run's. A recomputation leaves the states as it found them (a layer
-    called more than once, as ALBERT's, ends where the plain run does)."""
+    layer's activations instead of all, for one more forward pass. The layer's
+    non-trainable variables are its dropout seed generators' states; each (re)computation
+    starts from the states the forward pass started from, so the recomputation draws the
+    same masks and the gradients are the plain run's. A recomputation leaves the states as
+    it found them (a layer called more than once, as ALBERT's, ends where the plain run
+    does)."""
     states = layer.non_trainable_variables
     start = [ops.copy(state.value) for state in states]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -30,6 +31,10 @@ from bert_tf.errors import BertTfError, describe_os_error
 SEED_STATE_SUFFIX = "seed_generator_state"  # Keras dropout RNG state, saved by training
 TRAINING_STATE_SUFFIXES = ("/adam_m", "/adam_v", SEED_STATE_SUFFIX)
 GLOBAL_STEP = "global_step"
+CHECKPOINT_PREFIX = "model.ckpt"  # what training writes: model.ckpt-<step>
+
+# The files of one checkpoint: model.ckpt-<step>.index and .data-<shard>-of-<shards>.
+CHECKPOINT_FILE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.(index|data-.*)")
 
 
 class CheckpointError(BertTfError, ValueError):
@@ -64,8 +69,8 @@ def resolve_checkpoint(path: str) -> str:
     """Returns the checkpoint prefix that `path` names.
 
     `path` may be a prefix (`dir/bert_model.ckpt`, `dir/model.ckpt-1000`), one of its files
-    (`.index`, `.data-00000-of-00001`), or a directory: there the latest checkpoint of its
-    `checkpoint` state file, else `bert_model.ckpt`.
+    (`.index`, `.data-00000-of-00001`), or a directory: there its newest checkpoint
+    (`folder_checkpoints`: only checkpoints inside it count), else `bert_model.ckpt`.
     """
     for suffix in (".index", ".data-00000-of-00001"):
         if path.endswith(suffix):
@@ -73,9 +78,9 @@ def resolve_checkpoint(path: str) -> str:
     if tf.io.gfile.exists(path + ".index"):
         return path
     if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest:
-            return latest
+        found = folder_checkpoints(path)
+        if found:
+            return found[0]
         if tf.io.gfile.exists(os.path.join(path, "bert_model.ckpt.index")):
             return os.path.join(path, "bert_model.ckpt")
         found = sorted(tf.io.gfile.listdir(path))
@@ -84,6 +89,70 @@ def resolve_checkpoint(path: str) -> str:
             f"bert_model.ckpt.index); found: {', '.join(found) or 'nothing'}"
         )
     raise CheckpointError(f"{path}: no checkpoint there (expected the file {path}.index)")
+
+
+def numbered_checkpoints(folder: str) -> dict[int, str]:
+    """Step -> prefix of every complete `model.ckpt-N` in `folder` (its `.index` exists;
+    training renames the index into place after the data)."""
+    steps = {}
+    for index in tf.io.gfile.glob(os.path.join(folder, f"{CHECKPOINT_PREFIX}-*.index")):
+        match = CHECKPOINT_FILE.fullmatch(os.path.basename(index))
+        if match and match.group(2) == "index":
+            steps[int(match.group(1))] = index[: -len(".index")]
+    return steps
+
+
+def folder_checkpoints(folder: str) -> list[str]:
+    """The checkpoints of `folder`, newest first: every complete `model.ckpt-N` found by a
+    directory scan (a run killed between writing a checkpoint and updating the state file
+    still finds it), and the `checkpoint` state file's latest when it names another
+    complete checkpoint in this folder. Only checkpoints inside the folder count: a state
+    file naming one elsewhere (or garbage) is ignored with a warning."""
+    steps = numbered_checkpoints(folder)
+    try:
+        from_state = tf.train.latest_checkpoint(folder)
+    except (tf.errors.OpError, ValueError) as error:  # unparsable state file
+        logging.warning("%s/checkpoint: ignored, not a checkpoint state file (%s)",
+                        folder, describe_os_error(error))
+        from_state = None
+    if from_state and from_state not in steps.values():
+        if not _inside(from_state, folder):
+            logging.warning("%s/checkpoint: ignored, it names %s, which is not in that folder "
+                            "(only a folder's own checkpoints count)", folder, from_state)
+        else:
+            match = re.search(r"-(\d+)$", from_state)
+            steps.setdefault(int(match.group(1)) if match else -1, from_state)
+    return [steps[step] for step in sorted(steps, reverse=True)]
+
+
+def _inside(prefix: str, folder: str) -> bool:
+    """True when the checkpoint `prefix` lies directly in `folder`."""
+    if file_io.is_local(prefix):
+        return os.path.realpath(os.path.dirname(prefix)) == os.path.realpath(folder)
+    return os.path.dirname(prefix).rstrip("/") == folder.rstrip("/")
+
+
+def check_config_fits(path: str, config, config_file: str) -> None:
+    """Refuses, before a model is built, a config whose size disagrees with the checkpoint
+    at `path` (read from its index alone): the word embeddings' [vocab_size, width] and, in
+    the BERT layout, the number of encoder layers. Building a model first could take
+    minutes (or all memory) for a config that cannot load this checkpoint anyway."""
+    shapes = list_variables(path)
+    width = getattr(config, "embedding_size", None) or config.hidden_size
+    found = shapes.get("bert/embeddings/word_embeddings")
+    if found is not None and found != [config.vocab_size, width]:
+        raise CheckpointError(
+            f"{path}: bert/embeddings/word_embeddings is {found} in the checkpoint but "
+            f"[{config.vocab_size}, {width}] in the model of {config_file} (vocab_size, "
+            f"hidden size): the config and the checkpoint are of different models")
+    layers = {int(match.group(1)) for name in shapes
+              if (match := re.match(r"bert/encoder/layer_(\d+)/", name))}
+    if layers and getattr(config, "num_hidden_groups", None) is None and (
+            max(layers) + 1 != config.num_hidden_layers):
+        raise CheckpointError(
+            f"{config_file}: num_hidden_layers={config.num_hidden_layers}, but {path} holds "
+            f"{max(layers) + 1} layers (bert/encoder/layer_0..{max(layers)}): the config and "
+            f"the checkpoint are of different models")
 
 
 def list_variables(path: str) -> dict[str, list[int]]:
@@ -234,7 +303,7 @@ def save_tensors(
     temporary = file_io.staging_path(prefix)
     names = sorted(tensors)
     try:
-        tf.io.gfile.makedirs(os.path.dirname(temporary))
+        file_io.staging_folder(directory)
         tf.raw_ops.SaveV2(
             prefix=temporary,
             tensor_names=names,

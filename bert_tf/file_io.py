@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import time
 import uuid
@@ -193,21 +194,75 @@ def finished_outputs(paths: Sequence[str], flag: str) -> list[str]:
     return kept
 
 
+def staging_folder(directory: str) -> str:
+    """`<directory>/.bert_tf-staging`, made if needed. Refuses (OutputError) an entry of
+    that name that is not a real folder of this user: a symbolic link or a file there would
+    lead staged writes, and the stale-staging sweep's deletes, out of the output folder."""
+    folder = os.path.join(directory, STAGING_FOLDER)
+    if not is_local(folder):
+        makedirs(folder)
+        return folder
+    os.makedirs(directory or ".", exist_ok=True)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise OutputError(f"{directory or '.'}: cannot create {STAGING_FOLDER}: "
+                          f"{describe_os_error(error)}") from None
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        what = ("a symbolic link" if stat.S_ISLNK(info.st_mode) else
+                "not a folder" if not stat.S_ISDIR(info.st_mode) else "owned by another user")
+        raise OutputError(
+            f"{folder}: is {what}; this package stages its outputs in that folder and follows "
+            f"no link out of an output folder: remove it and rerun"
+        )
+    return folder
+
+
+# A staged name's writer: `<name>.<pid>-<hex8>` (`.<attempt>` may follow, Beam's).
+_STAGED_BY = re.compile(r"\.(\d+)-[0-9a-f]{8}(\.[0-9a-f]+)?$")
+
+
+def _writer_alive(staged: str) -> bool:
+    """True when the process that named `staged` is still running on this machine (its
+    pid is in the name; names without one are earlier versions', never live)."""
+    match = _STAGED_BY.search(os.path.basename(staged))
+    if not match:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's
+    return True
+
+
 def remove_stale_staging(directory: str, name_pattern: str = "*") -> list[str]:
     """Removes what interrupted runs left staged in `directory` for outputs whose names
-    match the glob `name_pattern` (all by default). Call it holding `output_lock` on the
-    place. Returns the paths removed."""
-    patterns = [os.path.join(directory, STAGING_FOLDER, f"{name_pattern}.*"),
+    match the glob `name_pattern` (all by default): entries of `.bert_tf-staging` whose
+    writer (the pid in the name) is no longer running, and earlier versions' names. Never
+    what a live run is writing, never through a link. Call it holding the output's lock.
+    Returns the paths removed."""
+    staging = os.path.join(directory, STAGING_FOLDER)
+    if is_local(staging) and os.path.lexists(staging):
+        staging_folder(directory)  # refuses a link or a file of that name
+    patterns = [os.path.join(staging, f"{name_pattern}.*"),
                 os.path.join(directory, f"{name_pattern}.tmp-*"),
                 os.path.join(directory, f"{name_pattern}.incomplete-*")]
     removed = []
     for pattern in patterns:
         for stale in glob(pattern):
-            if is_unfinished(stale):
+            if is_unfinished(stale) and not (is_local(stale) and _writer_alive(stale)):
                 with contextlib.suppress(OSError):
                     remove_tree(stale)
                     removed.append(stale)
-    removedirs_quietly(os.path.join(directory, STAGING_FOLDER))
+    removedirs_quietly(staging)
     return removed
 
 
@@ -220,7 +275,9 @@ class StagedOutputs:
     On leaving the block normally every file is closed, then every one renamed; on any
     exception (a full disk, KeyboardInterrupt, SystemExit from SIGTERM) every staged file
     is removed, earlier outputs stay as they were, and an I/O failure becomes one
-    OutputError naming the output path and the errno text.
+    OutputError naming the output path and the errno text. With several files, the earlier
+    outputs are moved aside first and put back if a rename fails, so the outputs change
+    all together or not at all (only a kill -9 between two renames can leave a mix).
     """
 
     def __init__(self, paths: Sequence[str], mode: str = "w"):
@@ -231,9 +288,9 @@ class StagedOutputs:
 
     def __enter__(self) -> list[IO]:
         try:
-            for path in self.staged:
-                makedirs(os.path.dirname(path))
-                self.handles.append(open_file(path, self.mode))
+            for path, staged in zip(self.paths, self.staged, strict=True):
+                staging_folder(os.path.dirname(path))
+                self.handles.append(open_file(staged, self.mode))
         except BaseException as error:
             self._fail(error, self.paths[len(self.handles)])
         return self.handles
@@ -246,12 +303,34 @@ class StagedOutputs:
                 handle.close()  # a full disk often shows only here
             except BaseException as close_error:
                 self._fail(close_error, path)
-        for staged, path in zip(self.staged, self.paths, strict=True):
-            try:
-                rename(staged, path)
-            except BaseException as rename_error:
-                self._fail(rename_error, path)
+        self._commit()
         removedirs_quietly(os.path.dirname(self.staged[0]))
+
+    def _commit(self) -> None:
+        """Renames every staged file to its final name, all or none."""
+        aside: dict[str, str] = {}  # final path -> where its earlier version waits
+        renamed: list[str] = []
+        path = self.paths[0]
+        try:
+            if len(self.paths) > 1:
+                for path in self.paths:
+                    if exists(path):
+                        aside[path] = staging_path(path)
+                        rename(path, aside[path])
+            for staged, path in zip(self.staged, self.paths, strict=True):
+                rename(staged, path)
+                renamed.append(path)
+        except BaseException as rename_error:
+            for done in renamed:
+                with contextlib.suppress(BaseException):
+                    remove(done)
+            for final, earlier in aside.items():
+                with contextlib.suppress(BaseException):
+                    rename(earlier, final)
+            self._fail(rename_error, path)
+        for earlier in aside.values():
+            with contextlib.suppress(OSError):
+                remove(earlier)
 
     def _fail(self, error: BaseException, path: str):
         for handle in self.handles:
@@ -267,14 +346,53 @@ class StagedOutputs:
         raise error
 
 
-def write_folder_atomically(folder: str, write: Callable[[str], object]) -> str:
+# What a SavedModel folder holds (tf.saved_model.save): a folder holding these names and
+# nothing else (besides this package's lock) is an earlier export, which an export replaces.
+SAVED_MODEL_ENTRIES = frozenset(
+    {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "variables", "assets",
+     "assets.extra"})
+
+
+def check_replaceable(folder: str, entries: frozenset[str], flag: str) -> None:
+    """Refuses (OutputError) to replace `folder` unless it is absent, empty, or an earlier
+    export: every entry in it is one of `entries` (what such an export writes). A link or
+    a file at `folder` is refused too: replacing it would drop the user's link or file."""
+    if not is_local(folder):
+        return
+    if os.path.islink(folder):
+        raise OutputError(f"{flag}: {folder} is a symbolic link; give the folder it points to "
+                          f"({os.path.realpath(folder)})")
+    if not os.path.lexists(folder):
+        return
+    if not os.path.isdir(folder):
+        raise OutputError(f"{flag}: {folder} is a file, not an export folder; remove it or "
+                          f"choose another {flag}")
+    foreign = sorted(set(os.listdir(folder)) - entries - {LOCK_FILE, STAGING_FOLDER})
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise OutputError(
+            f"{flag}: {folder} holds {shown}, which an export does not write: it is not an "
+            f"earlier export, and exporting there would delete them; choose a new or empty "
+            f"folder (an export folder holds only {', '.join(sorted(entries))})"
+        )
+
+
+def write_folder_atomically(folder: str, write: Callable[[str], object],
+                            entries: frozenset[str] = SAVED_MODEL_ENTRIES,
+                            flag: str = "export_dir") -> str:
     """`write(staged)` fills a staging folder beside `folder`, which then replaces `folder`
     as a whole: a failed or interrupted write leaves an earlier `folder` as it was and no
-    staging folder behind. Returns `folder`."""
+    staging folder behind. Only an empty folder or an earlier export (its entries all among
+    `entries`) is replaced (`check_replaceable`). Returns `folder`."""
     folder = folder.rstrip("/")
+    check_replaceable(folder, entries, flag)
+    parent = os.path.dirname(folder)
+    staging_folder(parent)
     staged, previous = staging_path(folder), staging_path(folder)
     try:
         write(staged)
+        check_replaceable(folder, entries, flag)  # again: the write took a while
         if exists(folder):
             rename(folder, previous)
         rename(staged, folder)
@@ -296,12 +414,17 @@ def check_writable(paths: Sequence[str]) -> None:
     """Fails early, before any work, when an output cannot be created: makes its folder,
     then writes and removes an empty staged file beside it."""
     for path in paths:
+        if is_local(path) and os.path.isdir(path):
+            raise OutputError(f"{path}: cannot write: it is a folder, and an output file "
+                              f"goes there")
         probe = staging_path(path)
         try:
-            makedirs(os.path.dirname(probe))
+            staging_folder(os.path.dirname(path))
             with open_file(probe, "wb"):
                 pass
             remove(probe)
+        except OutputError:
+            raise
         except BaseException as error:
             if not is_io_error(error):
                 raise
@@ -311,62 +434,97 @@ def check_writable(paths: Sequence[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Locks: one run per output folder.
+# Locks: one rule for every run that writes into a folder.
 
 
 @contextlib.contextmanager
-def output_lock(path: str, flag: str = "output_dir", as_file: bool = False) -> Iterator[None]:
-    """Holds an exclusive lock on the output folder `path` (or, for a file, on that file)
-    while the block runs: `<folder>/.bert_tf.lock`, or `<dir>/.<name>.bert_tf.lock`.
-
-    A second run into the same place is refused with an OutputError naming the folder and
-    the process that holds it. The lock is the kernel's (flock), so a holder that died,
-    even by kill -9, holds nothing and the next run takes it over (its lock file, left
-    behind, is reused). The file is removed on release. Remote folders (gs://) cannot be
-    locked this way and are not."""
+def output_lock(path: str, flag: str = "output_dir") -> Iterator[None]:
+    """Holds `<folder>/.bert_tf.lock` (the kernel's flock) of the folder a run writes into,
+    for the block. One rule, so two runs that touch one folder always meet there:
+    - a run that owns the folder (`path` names a folder: a training output_dir, an export
+      folder, a folder of shards) holds it exclusively;
+    - a run that writes one named file into it (`path` names a file: a records file, a
+      features file, a vocabulary) holds it shared, and the file's own
+      `<folder>/.<name>.bert_tf.lock` exclusively: such runs may share a folder, each with
+      its own file, but not with a run that owns the folder.
+    A run that cannot have its lock is refused with an OutputError naming the folder and
+    the holder. A holder that died, even by kill -9, holds nothing: the next run takes
+    its lock over. Lock files are opened without following links, so a link planted at
+    a lock's name is refused, never written through. The last holder removes the file.
+    Remote folders (gs://) cannot be locked this way and are not."""
     if not is_local(path):
         yield
         return
-    if not as_file and is_folder(path):
-        folder, lock_path = path, os.path.join(path, LOCK_FILE)
-    else:
-        folder = os.path.dirname(path) or "."
-        lock_path = os.path.join(folder, f".{os.path.basename(path)}{LOCK_FILE}")
-    descriptor = _acquire(lock_path, folder, path, flag)
+    if is_folder(path):
+        with _holding(os.path.join(path, LOCK_FILE), path, path, flag, shared=False):
+            yield
+        return
+    folder = os.path.dirname(path) or "."
+    with _holding(os.path.join(folder, LOCK_FILE), folder, path, flag, shared=True), \
+            _holding(os.path.join(folder, f".{os.path.basename(path)}{LOCK_FILE}"), folder,
+                     path, flag, shared=False):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(lock_path: str, folder: str, path: str, flag: str, shared: bool) -> Iterator[None]:
+    """Holds one lock file; an exclusive holder writes who it is into it."""
+    import fcntl
+
+    descriptor = _acquire(lock_path, folder, path, flag, shared)
     try:
-        holder = (f"pid {os.getpid()} on {socket.gethostname()}, since "
-                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:200]}")
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, holder.encode() + b"\n", 0)
+        if not shared:
+            holder = (f"pid {os.getpid()} on {socket.gethostname()}, since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:200]}")
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, holder.encode() + b"\n", 0)
         yield
     finally:
-        with contextlib.suppress(OSError):
-            os.remove(lock_path)  # before the lock goes: a newcomer then makes a new file
+        try:  # the last holder (nobody else holds it) removes the file, if it is still ours
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.lstat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+                os.remove(lock_path)
+        except OSError:
+            pass
         os.close(descriptor)  # releases the lock
 
 
-def _acquire(lock_path: str, folder: str, path: str, flag: str) -> int:
-    """Opens and flocks `lock_path`; returns the descriptor. Retries when the file it
-    locked was removed by a holder that was just leaving (then it locks the new one)."""
+def _acquire(lock_path: str, folder: str, path: str, flag: str, shared: bool) -> int:
+    """Opens (never through a link) and flocks `lock_path`; returns the descriptor.
+    Retries when the file it locked was removed by a holder that was just leaving (then
+    it locks the new one)."""
     import fcntl
 
     while True:
         try:
             os.makedirs(folder, exist_ok=True)
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            descriptor = os.open(lock_path,
+                                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as error:
+            if os.path.islink(lock_path):
+                raise OutputError(
+                    f"{flag}: {lock_path} is a symbolic link (to {os.readlink(lock_path)}); "
+                    f"this package writes its lock there and follows no link out of an "
+                    f"output folder: remove it and rerun") from None
             raise OutputError(f"{flag}: cannot write {path}: {describe_os_error(error)}") from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise OutputError(f"{flag}: {lock_path} is not a regular file; this package keeps "
+                              f"its lock there: remove it and rerun")
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip()
             os.close(descriptor)
             raise OutputError(
-                f"{flag}: {path} is in use by another run ({holder or 'a live process'}); "
-                f"wait for it to end or choose another {flag}"
+                f"{flag}: {path} is in use by another run "
+                f"({holder or 'one that writes files into ' + folder}); wait for it to end "
+                f"or choose another {flag}"
             ) from None
         try:
-            if os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+            if os.lstat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+                if shared:
+                    os.ftruncate(descriptor, 0)  # no stale exclusive holder's name
                 return descriptor
         except FileNotFoundError:
             pass
@@ -374,16 +532,30 @@ def _acquire(lock_path: str, folder: str, path: str, flag: str) -> int:
 
 
 @contextlib.contextmanager
-def holding_output(path: str, flag: str, as_file: bool = False) -> Iterator[None]:
+def holding_output(path: str, flag: str) -> Iterator[None]:
     """For one run's output folder (a path ending in "/" or an existing folder) or output
-    file (or, with `as_file`, a folder replaced as a whole, such as a SavedModel): holds its
-    `output_lock` and first removes what interrupted runs left staged."""
-    with output_lock(path, flag, as_file):
-        if not as_file and is_folder(path):
+    file: holds its `output_lock` and first removes what interrupted runs left staged."""
+    with output_lock(path, flag):
+        if is_folder(path):
             remove_stale_staging(path)
         else:
             directory, name = os.path.split(path)
             remove_stale_staging(directory, glob_lib.escape(name) if is_local(path) else name)
+        yield
+
+
+@contextlib.contextmanager
+def holding_export(folder: str, flag: str,
+                   entries: frozenset[str] = SAVED_MODEL_ENTRIES) -> Iterator[None]:
+    """For an export folder that `write_folder_atomically` replaces as a whole: refuses one
+    that is not empty nor an earlier export (`check_replaceable`), holds the folder's lock
+    exclusively (as a training run into it would) and removes what interrupted exports
+    left staged beside it."""
+    folder = folder.rstrip("/")
+    check_replaceable(folder, entries, flag)
+    with output_lock(os.path.join(folder, ""), flag):
+        directory, name = os.path.split(folder)
+        remove_stale_staging(directory, glob_lib.escape(name) if is_local(folder) else name)
         yield
 
 

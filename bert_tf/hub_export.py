@@ -44,6 +44,8 @@ from bert_tf.modeling import BertModel
 from bert_tf.tokenization import check_vocab_fits
 
 TEXT = tf.TensorSpec([None], tf.string)
+# What a hub export folder holds: an export_dir with these names alone is an earlier one.
+HUB_ENTRIES = frozenset({"preprocessor", "encoder"})
 INPUT_NAMES = {"input_word_ids": "input_ids", "input_mask": "input_mask",
                "input_type_ids": "segment_ids"}  # TF Hub's name -> this package's
 INPUTS = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
@@ -136,7 +138,9 @@ def export_hub(bert_config_file: str, vocab_file: str, init_checkpoint: str,
                             signatures={"serving_default": encoder.serving_default})
 
     try:
-        return file_io.write_folder_atomically(export_dir, write)
+        return file_io.write_folder_atomically(export_dir, write, HUB_ENTRIES)
+    except file_io.OutputError:
+        raise
     except (tf.errors.OpError, OSError) as error:
         raise file_io.OutputError(
             f"export_dir: cannot write {export_dir}: {describe_os_error(error)}") from None

@@ -35,6 +35,12 @@ from bert_tf.config import BertConfig
 from bert_tf.errors import BertTfError, run_script
 from bert_tf.modeling import BertModel, shares_layers
 
+# What keras-hub's save_to_preset writes (preset_utils' file names): a folder holding these
+# alone is an earlier preset, which a conversion replaces.
+PRESET_ENTRIES = frozenset({"config.json", "model.weights.h5", "model.weights.json",
+                            "metadata.json", "tokenizer.json", "preprocessor.json",
+                            "task.json", "task.weights.h5", "assets", "README.md"})
+
 
 class ConversionError(BertTfError, ValueError):
     """A model that the other layout cannot hold."""
@@ -159,7 +165,7 @@ def google_to_keras_hub(google_dir: str, out_dir: str, do_lower_case: bool = Tru
         if tokenizer is not None:
             tokenizer.save_to_preset(folder)
 
-    return file_io.write_folder_atomically(out_dir, write)
+    return file_io.write_folder_atomically(out_dir, write, PRESET_ENTRIES, "output_dir")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,8 +179,10 @@ def main(argv: list[str] | None = None) -> None:
 
     def convert() -> None:
         if args.direction == "to_google":
-            print(f"wrote {keras_hub_to_google(args.source, args.output_dir)}")
-        else:
+            with file_io.holding_output(os.path.join(args.output_dir, ""), "output_dir"):
+                print(f"wrote {keras_hub_to_google(args.source, args.output_dir)}")
+            return
+        with file_io.holding_export(args.output_dir, "output_dir", PRESET_ENTRIES):
             print(f"wrote {google_to_keras_hub(args.source, args.output_dir, not args.cased)}")
 
     run_script("keras_hub_conversion", convert)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import os
-import re
 from collections.abc import Sequence
 
 import keras
@@ -21,13 +20,8 @@ from absl import logging
 
 from bert_tf import checkpoint as checkpoint_lib
 from bert_tf import file_io
-from bert_tf.errors import describe_os_error
 
-CHECKPOINT_PREFIX = "model.ckpt"
-
-
-# The files of one checkpoint: model.ckpt-<step>.index and .data-<shard>-of-<shards>.
-_CHECKPOINT_FILE = re.compile(re.escape(CHECKPOINT_PREFIX) + r"-(\d+)\.(index|data-.*)")
+CHECKPOINT_PREFIX = checkpoint_lib.CHECKPOINT_PREFIX
 
 
 def training_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict:
@@ -52,38 +46,9 @@ def seed_states(model: keras.Model) -> dict:
             for layer, variables in by_layer.items() for k, variable in enumerate(variables)}
 
 
-def complete_checkpoints(output_dir: str) -> dict[int, str]:
-    """Step -> prefix of every complete `model.ckpt-N` in `output_dir` (its `.index`
-    exists; the index is renamed into place after the data)."""
-    steps = {}
-    for index in tf.io.gfile.glob(os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*.index")):
-        match = _CHECKPOINT_FILE.fullmatch(os.path.basename(index))
-        if match and match.group(2) == "index":
-            steps[int(match.group(1))] = index[: -len(".index")]
-    return steps
-
-
-def checkpoint_candidates(output_dir: str) -> list[str]:
-    """Checkpoints to resume from, newest first: every complete `model.ckpt-N` found by a
-    directory scan (so a run killed between writing a checkpoint and updating the state
-    file still resumes from it), and the `checkpoint` state file's latest when it names
-    another existing checkpoint. A garbage state file is ignored with a warning."""
-    steps = complete_checkpoints(output_dir)
-    try:
-        from_state = tf.train.latest_checkpoint(output_dir)
-    except (tf.errors.OpError, ValueError) as error:  # unparsable state file
-        logging.warning("%s/checkpoint: ignored, not a checkpoint state file (%s)",
-                        output_dir, describe_os_error(error))
-        from_state = None
-    if from_state and from_state not in steps.values():
-        match = re.search(r"-(\d+)$", from_state)
-        steps.setdefault(int(match.group(1)) if match else -1, from_state)
-    return [steps[step] for step in sorted(steps, reverse=True)]
-
-
 def latest_checkpoint(output_dir: str) -> str | None:
     """The newest complete checkpoint in `output_dir`, or None."""
-    candidates = checkpoint_candidates(output_dir)
+    candidates = checkpoint_lib.folder_checkpoints(output_dir)
     return candidates[0] if candidates else None
 
 
@@ -92,14 +57,14 @@ def prune_checkpoints(output_dir: str, step: int, keep_checkpoint_max: int) -> l
     all) and removes the rest: older ones, ones past `step` (a resumed run fell back from
     them: unreadable, or written by an abandoned run) and data files whose index never
     came. Returns the names kept, oldest first."""
-    complete = complete_checkpoints(output_dir)
+    complete = checkpoint_lib.numbered_checkpoints(output_dir)
     kept = sorted(n for n in complete if n <= step)
     if keep_checkpoint_max:
         kept = kept[-keep_checkpoint_max:]
     keep_names = {os.path.basename(complete[n]) for n in kept}
     pattern = os.path.join(output_dir, f"{CHECKPOINT_PREFIX}-*")
     for path in tf.io.gfile.glob(pattern):
-        match = _CHECKPOINT_FILE.fullmatch(os.path.basename(path))
+        match = checkpoint_lib.CHECKPOINT_FILE.fullmatch(os.path.basename(path))
         if match and f"{CHECKPOINT_PREFIX}-{match.group(1)}" not in keep_names:
             tf.io.gfile.remove(path)
     return [os.path.basename(complete[n]) for n in kept]
@@ -132,7 +97,7 @@ def restore_or_initialize(
     for the newest intact one. `allowed_missing`: variable-name prefixes `init_checkpoint`
     may lack (the head a fine-tuning job adds); None means this run only evaluates or
     predicts, so every variable must come from a checkpoint, and one must exist."""
-    for candidate in checkpoint_candidates(output_dir):
+    for candidate in checkpoint_lib.folder_checkpoints(output_dir):
         try:
             report = checkpoint_lib.load_checkpoint(
                 model, candidate, extra_variables=training_state(model, optimizer)

@@ -40,11 +40,11 @@ def test_exported_classifier_matches_the_python_path(tmp_path):
     module = export.build_module(str(tiny / "bert_config.json"), str(tiny / "vocab.txt"),
                                  checkpoint, max_seq_length=64, bucketed=True)
     assert module.kind == "classifier"
-    (tmp_path / "mrpc").mkdir()
-    (tmp_path / "mrpc" / "an_earlier_export.pb").write_text("old")
+    (tmp_path / "mrpc" / "variables").mkdir(parents=True)
+    (tmp_path / "mrpc" / "variables" / "an_earlier_export.index").write_text("old")
     export.export(module, str(tmp_path / "mrpc"))
     # Swapped in as a whole: the earlier export is gone, no staging folder is left.
-    assert not (tmp_path / "mrpc" / "an_earlier_export.pb").exists()
+    assert not (tmp_path / "mrpc" / "variables" / "an_earlier_export.index").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["mrpc"]
 
     task = glue.get_task("mrpc")

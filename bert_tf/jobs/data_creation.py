@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import random
 import sys
 import time
@@ -196,7 +197,7 @@ def make_fast(options: DataOptions, input_files: list[str],
         shown[0].update(done, f"{totals['documents']} documents, {totals['instances']} "
                               f"instances, {rate:.2f} MB/s")
 
-    with file_io.output_lock(options.output_file, "output_file"):
+    with shards_folder_lock(options.output_file):
         paths, summaries = pretraining_shards.create_sharded(
             input_files, options.output_file, options.vocab_file, options.do_lower_case,
             instance_options, merges_file=options.merges_file, seed=options.random_seed,
@@ -213,6 +214,14 @@ def make_fast(options: DataOptions, input_files: list[str],
               f"would keep every worker busy (it changes the output, as a seed does)")
     return Written(paths, [s.instances for s in summaries], sum(s.tokens for s in summaries),
                    sum(s.masked for s in summaries), sum(s.instances for s in summaries))
+
+
+def shards_folder_lock(output_file: str):
+    """Fast mode and Beam write a set of shards, remove stale staging and (--clean_output)
+    another run's shards in their folder: they hold that folder exclusively
+    (file_io.output_lock), so another run into it, with any prefix, is refused."""
+    folder = os.path.dirname(pretraining_shards.shard_glob(output_file)) or "."
+    return file_io.output_lock(os.path.join(folder, ""), "output_file")
 
 
 def check_shard_flags(options: DataOptions) -> None:
@@ -241,7 +250,7 @@ def make_beam(options: DataOptions, input_files: list[str],
                          f"extra: pip install -e '.[beam]'") from None
     worker_args = ((options.vocab_file, options.do_lower_case, options.merges_file),
                    instance_options, options.random_seed, options.skip_invalid_utf8)
-    with file_io.output_lock(options.output_file, "output_file"):
+    with shards_folder_lock(options.output_file):
         paths, counters = beam_shards.create_with_beam(
             input_files, options.output_file, worker_args,
             shard_size_mb=options.shard_size_mb, clean_output=options.clean_output,

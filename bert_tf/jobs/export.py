@@ -33,8 +33,10 @@ class ExportOptions(JobOptions):
     bucketing: str = bucketing_option()
 
     def output_lock(self, strategy=None):
-        """Holds `export_dir` (file_io.holding_output)."""
-        return file_io.holding_output(self.export_dir.rstrip("/"), "export_dir", as_file=True)
+        """Holds `export_dir`, which must be new, empty or an earlier export of this format
+        (file_io.holding_export)."""
+        entries = hub_export.HUB_ENTRIES if self.format == "hub" else file_io.SAVED_MODEL_ENTRIES
+        return file_io.holding_export(self.export_dir, "export_dir", entries)
 
 
 def run(options: ExportOptions) -> str:

@@ -23,7 +23,9 @@ The workers need this package installed (Dataflow: `--setup_file` or a container
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import shlex
 import uuid
@@ -32,11 +34,12 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from bert_tf import file_io
 from bert_tf import pretraining_data as pd
 from bert_tf import pretraining_shards as ps
+from bert_tf.errors import UsageError
 
 # Counter name -> the ShardSummary field it adds up.
 COUNTERS = {"documents": "documents", "instances": "instances", "bytes": "bytes_read",
@@ -119,6 +122,7 @@ def create_with_beam(input_files: Sequence[str], output_file: str, worker_args: 
     --direct_num_workers=2"); returns (output paths, the counters' totals).
     `worker_args` as pretraining_shards.start_worker takes them. The caller holds
     `file_io.output_lock` on the output place."""
+    parse_pipeline_options(pipeline_options)  # a bad option fails before any work
     shards = ps.plan_shards(input_files, shard_size_mb, open_file=open_binary,
                             size_of=size_of)
     if not shards:
@@ -128,7 +132,7 @@ def create_with_beam(input_files: Sequence[str], output_file: str, worker_args: 
     ps.prepare_output(output_file, finals, clean_output)
     staging = [file_io.staging_path(final) for final in finals]
     try:
-        pipeline = beam.Pipeline(options=PipelineOptions(shlex.split(pipeline_options)))
+        pipeline = beam.Pipeline(options=parse_pipeline_options(pipeline_options))
         made = (pipeline
                 | "Shards" >> beam.Create(shards)
                 | "Spread" >> beam.Reshuffle()
@@ -149,6 +153,37 @@ def create_with_beam(input_files: Sequence[str], output_file: str, worker_args: 
         raise pd.PretrainingDataError(
             f"input_file: {', '.join(input_files)} hold no text (no non-empty line)")
     return finals, counters
+
+
+def parse_pipeline_options(text: str) -> PipelineOptions:
+    """`--beam_pipeline_options` as Beam's PipelineOptions, checked: quoting, every option
+    known to Beam with a valid value, and the runner; else one UsageError line (Beam's
+    argparse would print its whole usage and exit, an unknown runner raise from deep
+    inside the pipeline, and an unknown option be dropped with a warning)."""
+    def fail(message: str) -> UsageError:
+        return UsageError(f"beam_pipeline_options: {message} (in {text!r})")
+
+    try:
+        args = shlex.split(text)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    options = PipelineOptions(args)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            known = options.get_all_options()
+            unknown = sorted(set(options.get_all_options(retain_unknown_options=True))
+                             - set(known))
+    except SystemExit:
+        lines = printed.getvalue().strip().splitlines() or ["not valid"]
+        raise fail(lines[-1].split("error: ", 1)[-1]) from None
+    if unknown:
+        raise fail(f"unknown option --{unknown[0]}; see Beam's pipeline options")
+    try:
+        beam.runners.create_runner(options.view_as(StandardOptions).runner or "DirectRunner")
+    except (ValueError, ImportError) as error:
+        raise fail(str(error).split(". ")[0]) from None
+    return options
 
 
 def summary_line(counters: dict[str, int]) -> str:

@@ -77,11 +77,11 @@ def describe(batches: list[tuple[np.ndarray, int]], max_seq_length: int) -> str:
 
 def read_arrays(path: str, decode: Callable[[tf.Tensor], dict]) -> dict[str, np.ndarray]:
     """Every record of a TFRecord file, decoded by `decode(serialized [b])`, as arrays with
-    one row per record."""
+    one row per record (zero rows, of the decoded shapes, for a file without records)."""
     parts = [batch for batch in tf.data.TFRecordDataset(path).batch(1024).map(decode)
              .as_numpy_iterator()]
     if not parts:
-        return {}
+        return {name: value.numpy() for name, value in decode(tf.constant([], tf.string)).items()}
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any
 
 import tensorflow as tf
@@ -31,6 +32,11 @@ _INT_FIELDS = (
     "type_vocab_size",
 )
 _PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 class BertConfigError(BertTfError, ValueError):
@@ -108,6 +114,28 @@ class BertConfig:
                 f"({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})",
             )
+        memory = physical_memory()
+        if 4 * self.num_parameters() > memory:
+            fail("num_hidden_layers",
+                 f"({self.num_hidden_layers}), hidden_size ({self.hidden_size}), "
+                 f"intermediate_size ({self.intermediate_size}) and vocab_size "
+                 f"({self.vocab_size}) describe {self.num_parameters() / 1e9:.1f}B parameters: "
+                 f"{4 * self.num_parameters() / 2**30:.1f} GiB of float32 weights alone, more "
+                 f"than this machine's {memory / 2**30:.1f} GiB of memory")
+
+    def num_parameters(self) -> int:
+        """About how many weights the model has (embeddings, encoder layers, pooler); an
+        ALBERT config (`num_hidden_groups`) counts its shared layers once."""
+        hidden, inner = self.hidden_size, self.intermediate_size
+        width = getattr(self, "embedding_size", None) or hidden
+        rows = self.vocab_size + self.max_position_embeddings + self.type_vocab_size
+        embeddings = rows * width + (width * hidden if width != hidden else 0)
+        per_layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
+        layers = self.num_hidden_layers
+        groups = getattr(self, "num_hidden_groups", None)
+        if isinstance(groups, int) and groups > 0:
+            layers = groups * int(getattr(self, "inner_group_num", 1) or 1)
+        return embeddings + layers * per_layer + hidden * hidden + hidden
 
     @classmethod
     def from_dict(cls, json_object: dict[str, Any], source: str = "config") -> BertConfig:

@@ -155,7 +155,10 @@ class ServingModule(tf.Module):
         # Each word's first piece in its row, counted after [CLS]: an exclusive running sum
         # of piece counts, restarted at every row.
         running = tf.math.cumsum(counts, exclusive=True)
-        row_start = tf.repeat(tf.gather(running, words.row_splits[:-1]), words.row_lengths())
+        # Where each row's words start in `running`; one past the end for empty rows at the
+        # end (an empty string), so every row_splits index is in range.
+        starts = tf.concat([running, tf.reduce_sum(counts, keepdims=True)], axis=0)
+        row_start = tf.repeat(tf.gather(starts, words.row_splits[:-1]), words.row_lengths())
         first = words.with_flat_values(running - row_start + 1)  # [B, (W)]
         room = self.max_seq_length - 2
         flat = tf.RaggedTensor.from_row_splits(pieces, words.row_splits).merge_dims(1, 2)
@@ -249,6 +252,8 @@ def export(module: ServingModule, export_dir: str) -> str:
     try:
         return file_io.write_folder_atomically(
             export_dir, lambda staged: tf.saved_model.save(module, staged, signatures=signatures))
+    except file_io.OutputError:
+        raise
     except (tf.errors.OpError, OSError) as error:
         raise file_io.OutputError(
             f"export_dir: cannot write {export_dir}: {describe_os_error(error)}"

@@ -44,12 +44,13 @@ def option(default=None, help: str = "", *, choices: Sequence[str] | None = None
 
 
 
-def bucketing_option():
+def bucketing_option(default: str = "eval", changes: str = ""):
     """The `--bucketing` flag of every script that batches fine-tuning inputs
-    (bucketing.py)."""
-    return option("eval", "Pad each batch only to its length bucket (a multiple of "
-                          "max_seq_length / 8), not to max_seq_length: none (the original), "
-                          "eval (evaluation and prediction) or all (training too).",
+    (bucketing.py). A script's default reproduces the original's outputs: where bucketing
+    can change one (`changes` says what), the default is "none" and bucketing is opt-in."""
+    return option(default, "Pad each batch only to its length bucket (a multiple of "
+                           "max_seq_length / 8), not to max_seq_length: none (the original), "
+                           "eval (evaluation and prediction) or all (training too)." + changes,
                   choices=("none", "eval", "all"))
 
 

@@ -189,6 +189,11 @@ def train(
             loss, learning_rate = train_steps(iterator, tf.constant(num_steps))
         except tf.errors.InvalidArgumentError as error:
             raise _input_error(error, step) from None
+        except (tf.errors.UnavailableError, tf.errors.AbortedError,
+                tf.errors.DeadlineExceededError, tf.errors.CancelledError) as error:
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                raise _lost_worker(error, step, output_dir) from None
+            raise
         loss, step = float(loss), int(optimizer.iterations.numpy())
         history.append((step, loss))
         log.write(step, num_steps, loss, float(learning_rate), time.time() - loop_start)
@@ -202,6 +207,17 @@ def train(
                                                  run_config.keep_checkpoint_max))
     log.close()
     return history
+
+
+def _lost_worker(error: tf.errors.OpError, step: int, output_dir: str) -> BertTfError:
+    """A collective that failed because a peer worker died or stopped answering (TF's
+    connection reset, or the strategy's health check aborting collectives)."""
+    found = re.search(r"aborted by: ([^\n]*)", error.message or "")
+    reason = found.group(1).strip() if found else type(error).__name__
+    return BertTfError(
+        f"multi_worker: another worker stopped answering after global step {step} "
+        f"({reason}); restart every worker with the same command: "
+        f"they resume from the last checkpoint ({resume.latest_checkpoint(output_dir)})")
 
 
 def _steps_to_next_stop(step: int, run_config: RunConfig) -> int:

@@ -196,6 +196,61 @@ def test_mirrored_and_multi_worker_match_one_device(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_dead_worker_fails_the_other_on_one_line_and_both_resume(tmp_path):
+    """kill -9 one of two multi_worker processes mid-run: the other fails within seconds
+    with one line (not a hang, not a traceback); rerunning both resumes from the last
+    checkpoint and finishes."""
+    out = tmp_path / "out"
+
+    def start(num_train_steps: int, ports: list[int]) -> list[subprocess.Popen]:
+        workers = []
+        for index in range(2):
+            log = open(tmp_path / f"worker{index}-{num_train_steps}.log", "w+")  # noqa: SIM115
+            tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                         "task": {"type": "worker", "index": index}}
+            workers.append(subprocess.Popen(
+                [sys.executable, "run_pretraining.py", "--do_train",
+                 "--distribution_strategy=multi_worker",
+                 *fixture_flags(out, num_train_steps=num_train_steps, num_warmup_steps=1,
+                                save_checkpoints_steps=10)],
+                cwd=REPO, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+                stdout=subprocess.DEVNULL, stderr=log))
+            workers[-1].log = log
+        return workers
+
+    def stderr(worker: subprocess.Popen) -> str:
+        worker.log.seek(0)
+        return worker.log.read()
+
+    chief, other = start(100_000, [_free_port(), _free_port()])
+    deadline = time.time() + 300
+    while not (out / "model.ckpt-20.index").exists() and time.time() < deadline:
+        assert chief.poll() is None, stderr(chief)[-3000:]
+        time.sleep(0.05)
+    other.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    other.wait()
+    try:
+        chief.wait(timeout=120)
+    finally:
+        chief.kill()
+    assert time.time() - killed_at < 120
+    text = stderr(chief)
+    assert chief.returncode == 1 and "Traceback" not in text, text[-3000:]
+    line = text.strip().splitlines()[-1]
+    assert "multi_worker: another worker stopped answering after global step" in line, line
+    assert "restart every worker with the same command" in line and "model.ckpt-" in line
+    last = resume.latest_checkpoint(str(out))
+    step = int(last.rsplit("-", 1)[1])
+    assert step >= 20
+    for worker in start(step + 10, [_free_port(), _free_port()]):
+        worker.wait(timeout=600)
+        assert worker.returncode == 0, stderr(worker)[-3000:]
+        assert f"Resuming from {last}" in stderr(worker)
+    assert (out / f"model.ckpt-{step + 10}.index").exists()
+
+
+@pytest.mark.slow
 def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(tmp_path):
     """With dropout on (seed states are saved too) and deterministic ops: kill -9 after a
     checkpoint, rerun the same command, and the final weights equal an uninterrupted run."""

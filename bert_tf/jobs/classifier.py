@@ -49,6 +49,7 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
     task = glue.get_task(options.task_name, options.xnli_language)
     tokenizer = stages.load_tokenizer(options, config)
     train_examples = glue.read_examples(task, options.data_dir, "train") if options.do_train else []
+    check_pairs_fit(train_examples, options)
     num_train_steps = int(len(train_examples) / options.train_batch_size * options.num_train_epochs)
     model, optimizer = stages.build(
         options, strategy, lambda dtype: BertClassifier(config, task.num_labels, dtype=dtype),
@@ -59,6 +60,7 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
 
     def predict(split: str, name: str, batch_size: int) -> dict[str, np.ndarray]:
         examples = glue.read_examples(task, options.data_dir, split)
+        check_pairs_fit(examples, options)
         path = os.path.join(options.output_dir, f"{name}.tf_record")
         glue.write_features(examples, task, options.max_seq_length, tokenizer, path,
                             pad_to_multiple=batch_size)
@@ -110,3 +112,11 @@ def write_predictions(task: glue.Task, outputs: dict, output_dir: str) -> str:
     name = SUBMISSION_NAMES.get(task.name, task.name.upper())
     file_io.write_atomically(os.path.join(output_dir, f"{name}.tsv"), "".join(submission))
     return path
+
+
+def check_pairs_fit(examples: list, options: ClassifierOptions) -> None:
+    """Sentence pairs need max_seq_length >= 5: truncating a pair to less would drop both
+    texts and classify `[CLS] [SEP] [SEP]`."""
+    if any(example.text_b is not None for example in examples):
+        stages.check_sequence_length(options.max_seq_length, None, options.bert_config_file,
+                                     stages.SHORTEST_PAIR)

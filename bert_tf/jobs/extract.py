@@ -95,8 +95,11 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
     check_vocab_fits(tokenizer.vocab, options.vocab_file, config.vocab_size,
                      options.bert_config_file)
-    encoded = [encode_text(tokenizer, a, b, options.max_seq_length)
-               for a, b in read_examples(options.input_file)]
+    examples = read_examples(options.input_file)
+    if any(b is not None for _, b in examples):
+        stages.check_sequence_length(options.max_seq_length, config, options.bert_config_file,
+                                     stages.SHORTEST_PAIR)
+    encoded = [encode_text(tokenizer, a, b, options.max_seq_length) for a, b in examples]
     with strategy.scope():
         model = BertModel(config)
     require_complete(load_checkpoint(model, options.init_checkpoint))

@@ -50,6 +50,11 @@ def run(options: NerOptions, strategy: tf.distribute.Strategy) -> dict:
                             ["train_batch_size", "eval_batch_size", "predict_batch_size"])
     if options.doc_stride < 1:
         raise UsageError(f"doc_stride must be at least 1, found {options.doc_stride}")
+    window = options.max_seq_length - 2  # the pieces of a window, between [CLS] and [SEP]
+    if options.doc_stride >= window:
+        logging.warning("doc_stride=%d is not below the window of max_seq_length - 2 = %d "
+                        "pieces: the windows of a long sentence will not overlap",
+                        options.doc_stride, window)
     tokenizer = stages.load_tokenizer(options, config)
     train = read(options, "train") if options.do_train else []
     labels = label_list(options, train)

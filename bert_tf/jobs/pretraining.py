@@ -61,6 +61,9 @@ class PretrainingOptions(TrainingOptions):
 def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict | None:
     """Trains and/or evaluates as the original run_pretraining.py; returns the eval results
     (also written to `output_dir/eval_results.txt`) when `do_eval`."""
+    if options.max_predictions_per_seq < 1:
+        raise UsageError(f"max_predictions_per_seq must be at least 1 (the records' masked "
+                         f"positions per sequence), found {options.max_predictions_per_seq}")
     config = stages.prepare(options, strategy, ["do_train", "do_eval"],
                             ["train_batch_size", "eval_batch_size"])
     model, optimizer = stages.build(

@@ -22,7 +22,7 @@ from bert_tf.heads import BertSpanModel
 from bert_tf.input_pipeline import squad_features
 from bert_tf.jobs import stages
 from bert_tf.objectives import SpanObjective
-from bert_tf.options import FineTuningOptions, option
+from bert_tf.options import FineTuningOptions, bucketing_option, option
 from bert_tf.tasks import squad, squad_eval
 from bert_tf.tokenization import FullTokenizer
 
@@ -43,6 +43,10 @@ class SquadOptions(FineTuningOptions):
     version_2_with_negative: bool = option(False, "SQuAD 2.0: some questions have no answer.")
     null_score_diff_threshold: float = option(
         0.0, "Predict null if null_score - best_non_null is greater than the threshold.")
+    bucketing: str = bucketing_option(
+        "none", " Opt-in here: bucketed prediction never ranks positions past a batch's "
+        "bucket, where the original ranks padding in its n-best search and then drops it, "
+        "so a weakly trained model's n-best lists (and some answers) can differ.")
 
 
 def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
@@ -98,9 +102,10 @@ def predict(options: SquadOptions, strategy: tf.distribute.Strategy, model: Bert
                                          pad_to_multiple=options.predict_batch_size)
     logging.info("Predicting %d questions (%d windows)", len(examples), len(eval_features))
     if options.bucketing != "none":
-        logging.info("Bucketed windows: the n-best search never ranks positions past a "
-                     "batch's bucket (the original ranks padding too, then drops it); "
-                     "--bucketing=none reproduces the original's n-best in every case")
+        logging.warning("--bucketing=%s: the n-best search never ranks positions past a "
+                        "batch's bucket (the original ranks padding too, then drops it), so "
+                        "n-best lists can differ from the original's; --bucketing=none (the "
+                        "default) reproduces them in every case", options.bucketing)
     spec = squad_features(options.max_seq_length, is_training=False)
     results = squad.collect_results(training.predict(
         strategy, model, SpanObjective().predict,

@@ -29,6 +29,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import bucketing, file_io, resume, training
+from bert_tf import checkpoint as checkpoint_lib
 from bert_tf.config import BertConfig
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.input_pipeline import decode_record, feature_dataset
@@ -48,8 +49,12 @@ def prepare(options: TrainingOptions, strategy: tf.distribute.Strategy,
     if not any(getattr(options, stage) for stage in stages):
         names = [f"`{stage}`" for stage in stages]
         raise UsageError(f"At least one of {', '.join(names[:-1])} or {names[-1]} must be True.")
+    check_run_flags(options)
     config = BertConfig.from_json_file(options.bert_config_file)
     check_sequence_length(options.max_seq_length, config, options.bert_config_file)
+    if options.init_checkpoint:
+        checkpoint_lib.check_config_fits(options.init_checkpoint, config,
+                                         options.bert_config_file)
     for flag in batch_flags:
         slices = options.gradient_accumulation_steps if flag == "train_batch_size" else 1
         check_batch_size(flag, getattr(options, flag), strategy.num_replicas_in_sync * slices)
@@ -162,12 +167,7 @@ def make_optimizer(options: TrainingOptions, num_train_steps: int, num_warmup_st
 def run_config(options: TrainingOptions, num_train_steps: int) -> training.RunConfig:
     """RunConfig from the shared flags of the training scripts; refuses values with which
     training would divide by zero or take no step."""
-    for flag in ("save_checkpoints_steps", "iterations_per_loop", "gradient_accumulation_steps"):
-        if getattr(options, flag) < 1:
-            raise UsageError(f"{flag} must be at least 1, found {getattr(options, flag)}")
-    if options.keep_checkpoint_max < 0:
-        raise UsageError(f"keep_checkpoint_max must be >= 0 (0 keeps all), found "
-                         f"{options.keep_checkpoint_max}")
+    check_run_flags(options)
     if num_train_steps < 1:
         raise UsageError(
             f"training would take {num_train_steps} steps: num_train_steps (or num_train_epochs "
@@ -181,6 +181,16 @@ def run_config(options: TrainingOptions, num_train_steps: int) -> training.RunCo
         keep_checkpoint_max=options.keep_checkpoint_max, jit_compile=options.jit_compile,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
     )
+
+
+def check_run_flags(options: TrainingOptions) -> None:
+    """Refuses step and checkpoint counts with which training would divide by zero."""
+    for flag in ("save_checkpoints_steps", "iterations_per_loop", "gradient_accumulation_steps"):
+        if getattr(options, flag) < 1:
+            raise UsageError(f"{flag} must be at least 1, found {getattr(options, flag)}")
+    if options.keep_checkpoint_max < 0:
+        raise UsageError(f"keep_checkpoint_max must be >= 0 (0 keeps all), found "
+                         f"{options.keep_checkpoint_max}")
 
 
 def set_determinism(deterministic: bool, seed: int | None) -> None:
@@ -203,9 +213,20 @@ def check_batch_size(flag: str, batch_size: int, parts: int) -> None:
         )
 
 
-def check_sequence_length(max_seq_length: int, config: BertConfig, config_file: str) -> None:
-    """`max_seq_length` must fit the model's position embeddings."""
-    if max_seq_length > config.max_position_embeddings:
+# The shortest sequences: `[CLS] a [SEP]` and `[CLS] a [SEP] b [SEP]` with one piece each.
+SHORTEST_SINGLE, SHORTEST_PAIR = 3, 5
+
+
+def check_sequence_length(max_seq_length: int, config: BertConfig | None, config_file: str,
+                          minimum: int = SHORTEST_SINGLE) -> None:
+    """`max_seq_length` must hold the shortest input (`minimum`: [CLS], one piece and [SEP])
+    and fit the model's position embeddings."""
+    if max_seq_length < minimum:
+        shape = "[CLS] a [SEP]" if minimum == SHORTEST_SINGLE else "[CLS] a [SEP] b [SEP]"
+        raise UsageError(
+            f"max_seq_length={max_seq_length} is too short: the shortest input, {shape} with "
+            f"one word piece per text, takes {minimum}")
+    if config is not None and max_seq_length > config.max_position_embeddings:
         raise UsageError(
             f"max_seq_length={max_seq_length} exceeds max_position_embeddings="
             f"{config.max_position_embeddings} of {config_file}"

@@ -3,14 +3,14 @@ files, word-piece features with the label on each word's first piece, windows ov
 sentences, and the prediction files conlleval reads.
 
 Files: one token per line, the word in the first column and its tag in the last (any
-columns between), a blank line between sentences, `-DOCSTART-` lines between documents
-(not tokens). Tags are `O` or `<prefix>-<type>` with prefix B, I, E, S or M, so IOB1 (as
-CoNLL-2003 ships), IOB2, IOBES and BMES (Resume NER) all read. The model learns and
-predicts IOB2 (`iob2_tags`: the same entities, every one starting with B-), with B- and I-
-of every entity type of the training file as its labels, so a tag that a scheme uses only
-rarely (IOB1's B-, BMES's S-) cannot be missing from the label set; the prediction files
-hold the gold tags as read and the IOB2 predictions, which conlleval's rules score
-(tasks/ner_eval.py).
+columns between, as many on every line of a file), a blank line between sentences,
+`-DOCSTART-` lines between documents (not tokens). Tags are `O` or `<prefix>-<type>` with
+prefix B, I, E, S or M, so IOB1 (as CoNLL-2003 ships), IOB2, IOBES and BMES (Resume NER)
+all read. The model learns and predicts IOB2 (`iob2_tags`: the same entities, every one
+starting with B-), with B- and I- of every entity type of the training file as its
+labels, so a tag that a scheme uses only rarely (IOB1's B-, BMES's S-) cannot be missing
+from the label set; the prediction files hold the gold tags as read and the IOB2
+predictions, which conlleval's rules score (tasks/ner_eval.py).
 
 Features, as the BERT paper's NER: `[CLS] pieces [SEP]`; a word's label sits on its first
 piece, the other pieces and the special tokens weigh 0 in the loss and the metrics. A
@@ -73,6 +73,7 @@ def read_sentences(path: str) -> list[Sentence]:
         raise NerDataError(f"{path}:{text_line(error.object, error.start)}: not valid UTF-8 "
                            f"({error.reason})") from None
     sentences, document, current, docstart = [], 0, None, False
+    columns = None  # (count, line) of the first token line: every one has as many
     for number, line in enumerate(text.split("\n"), start=1):
         fields = line.split()
         if fields and fields[0] == DOCSTART:
@@ -85,6 +86,13 @@ def read_sentences(path: str) -> list[Sentence]:
         if len(fields) < 2:
             raise NerDataError(f"{path}:{number}: expected a word and a tag (two or more "
                                f"columns), found {line!r}")
+        if columns is None:
+            columns = (len(fields), number)
+        elif len(fields) != columns[0]:
+            raise NerDataError(
+                f"{path}:{number}: {len(fields)} columns, but line {columns[1]} has "
+                f"{columns[0]}; every token line of a file has the same columns (the tag "
+                f"last), found {line!r}")
         check_tag(fields[-1], f"{path}:{number}")
         if current is None:
             current = Sentence([], [], document, number, starts_document=docstart)

@@ -240,6 +240,9 @@ def answer_pieces(example: SquadExample, doc: list[str], orig_to_tok: list[int],
 def doc_spans(doc_length: int, max_doc: int, doc_stride: int) -> list[tuple[int, int]]:
     """The (start, length) windows of at most `max_doc` pieces over a context, each
     starting `doc_stride` after the previous one, the last reaching the end."""
+    if max_doc < 1 or doc_stride < 1:  # no window could advance: refuse, never loop
+        raise UsageError(f"windows of {max_doc} pieces, {doc_stride} apart: both must be at "
+                         f"least 1 (max_seq_length too short, or doc_stride 0)")
     spans = []
     offset = 0
     while offset < doc_length:

@@ -205,6 +205,15 @@ def check_export_tags_like_the_python_path(out: Path, tiny: Path, sentences) -> 
         assert words == sentence.words
         got = [t.decode() for t in served["tags"][row].numpy()[:len(sentence.words)]]
         assert ner.iob2_tags(got) == ner.iob2_tags(tags), (sentence.words, got, tags)
+    # Empty strings (first, between, last) are rows without words, not a failed batch.
+    texts = ["", " ".join(short[0][0].words), "  ", " ".join(short[1][0].words), ""]
+    mixed = loaded.signatures["serving_default"](text=tf.constant(texts))
+    for row, reference in ((1, 0), (3, 1)):
+        count = len(short[reference][0].words)
+        assert (mixed["tags"][row].numpy()[:count].tolist()
+                == served["tags"][reference].numpy()[:count].tolist())
+    for row in (0, 2, 4):
+        assert set(mixed["tags"][row].numpy().tolist()) <= {b""}
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import data_path, event_scalars, fixture_path
+from conftest import data_path, event_scalars, fixture_path, run_script
 
 import bert_tf
 from bert_tf import heads, objectives
@@ -93,6 +93,40 @@ def test_predictions_reproduce_the_original_run(tmp_path, bucketing):
                                    [e["start_logit"] for e in entries], atol=1e-4, rtol=0)
     metrics = json.loads((tmp_path / "eval_results.json").read_text())
     assert set(metrics) == {"exact_match", "f1"}
+
+
+def test_the_default_keeps_the_originals_n_best_where_padding_ranks_high(tmp_path):
+    """A weakly trained span head (the tiny SQuAD checkpoint's, replaced by random weights):
+    padding positions rank among the top n, which the original ranks and then drops.
+    run_squad.py's default gives the original's n-best (--bucketing=none's files); the
+    opt-in --bucketing=eval keeps candidates the original loses, so its files differ."""
+    from bert_tf import checkpoint
+
+    reader = tf.train.load_checkpoint(str(fixture_path("squad", "tiny_squad_ckpt") / "model.ckpt"))
+    tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    random = np.random.default_rng(3)
+    tensors["cls/squad/output_weights"] = random.normal(
+        size=tensors["cls/squad/output_weights"].shape).astype(np.float32)
+    weak = checkpoint.save_tensors(str(tmp_path / "weak" / "model.ckpt"), tensors)
+    tiny = fixture_path("tiny_ckpt")
+    run_script(["run_squad.py", f"--bert_config_file={tiny / 'bert_config.json'}",
+                f"--vocab_file={tiny / 'vocab.txt'}", f"--init_checkpoint={weak}",
+                f"--output_dir={tmp_path / 'default'}", "--do_predict", "--max_seq_length=128",
+                "--doc_stride=64", f"--predict_file={data_path('squad', 'v1_dev_normans.json')}"])
+    nbest = {}
+    for bucketing in ("none", "eval"):
+        squad_job.run(squad_options(tmp_path / bucketing, bucketing=bucketing,
+                                    init_checkpoint=weak), tf.distribute.get_strategy())
+        nbest[bucketing] = json.loads((tmp_path / bucketing / "nbest_predictions.json")
+                                      .read_text())
+    default = json.loads((tmp_path / "default" / "nbest_predictions.json").read_text())
+    texts = {name: {qid: [e["text"] for e in entries] for qid, entries in files.items()}
+             for name, files in {"default": default, **nbest}.items()}
+    assert texts["default"] == texts["none"]
+    assert (tmp_path / "default" / "predictions.json").read_text() == (
+        tmp_path / "none" / "predictions.json").read_text()
+    differing = [qid for qid in texts["none"] if texts["eval"][qid] != texts["none"][qid]]
+    assert differing, "padding never ranked: this model does not exercise the case"
 
 
 def _official_numbers(name: str) -> dict:

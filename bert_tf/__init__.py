@@ -22,6 +22,7 @@ _EXPORTS = {
     "BertConfig": "bert_tf.config",
     "BertConfigError": "bert_tf.config",
     "BertModel": "bert_tf.modeling",
+    "BertPreprocessor": "bert_tf.preprocessing",
     "BertPretrainer": "bert_tf.heads",
     "checkpoint": None,
     "tokenization": None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import string
 import unicodedata
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -91,9 +92,12 @@ class FastTokenizer:
     """
 
     def __init__(
-        self, vocab_file: str, do_lower_case: bool = True, max_input_chars_per_word: int = 200
+        self, vocab_file: str | Sequence[str], do_lower_case: bool = True,
+        max_input_chars_per_word: int = 200,
     ):
-        self.vocab = load_vocab(vocab_file)
+        """`vocab_file`: a vocab.txt path, or the vocabulary's tokens in id order."""
+        self.vocab = (load_vocab(vocab_file) if isinstance(vocab_file, str) else
+                      {token: index for index, token in enumerate(vocab_file)})
         self.do_lower_case = do_lower_case
         self.max_input_chars_per_word = max_input_chars_per_word
         tokens = tf.constant(list(self.vocab.keys()))

@@ -20,8 +20,10 @@ real position's output does not depend on how much padding follows it.
 Every batch keeps its full size and one of at most 8 lengths, so XLA and TPUs compile at
 most 8 programs, one per bucket length a run uses (logged).
 
-`--bucketing`: `none` pads every batch to `max_seq_length` (the original), `eval` (default)
-buckets evaluation and prediction, `all` training too.
+`--bucketing`: `none` pads every batch to `max_seq_length` (the original), `eval` buckets
+evaluation and prediction, `all` training too. The default is `eval` where bucketing leaves
+every output as the original's (classifier, NER, features, the serving export) and `none`
+for run_squad.py, whose n-best search the original runs over padding positions too.
 """
 
 from __future__ import annotations

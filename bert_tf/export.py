@@ -50,12 +50,18 @@ def checkpoint_kind(path: str) -> tuple[str, int]:
     names (and, for NER, run_ner.py's label_list.txt beside the checkpoint)."""
     shapes = checkpoint_lib.list_variables(path)
     if "output_weights" in shapes:
-        if file_io.exists(label_file(path)):
+        if file_io.exists(label_file(path)) and is_tag_set(ner.read_label_list(label_file(path))):
             return "ner", shapes["output_weights"][0]
         return "classifier", shapes["output_weights"][0]
     if "cls/squad/output_weights" in shapes:
         return "squad", 2
     return "embeddings", 0
+
+
+def is_tag_set(labels: list[str]) -> bool:
+    """True for run_ner.py's labels (O and B-/I- tags); a custom classification task
+    (run_classifier.py --task_name=custom) keeps its own labels in the same file name."""
+    return "O" in labels and all(label == "O" or label[:2] in ("B-", "I-") for label in labels)
 
 
 def label_file(checkpoint: str) -> str:

@@ -7,8 +7,11 @@ Every output is written atomically, by one helper (`StagedOutputs`, `write_atomi
 under a staging name in a hidden folder beside it, `<dir>/.bert_tf-staging/<name>.<pid>-<hex>`,
 then renamed. No glob of finished outputs (`out/part-*`, `out/*.tfrecord`) matches a staging
 name, a failure on any path (full disk, Ctrl-C, SIGTERM) removes the staged file, and what a
-kill -9 leaves is removed by the next run into the same place (`remove_stale_staging`).
-`output_lock` keeps two runs out of one output folder.
+kill -9 leaves is removed by the next run into the same place (`remove_stale_staging`, which
+spares what a live process is writing). No write or delete follows a link out of an output
+folder. `output_lock` is the one lock rule: a run locks the folder it writes into (owning it
+exclusively, or sharing it to write one named file). `write_folder_atomically` replaces only
+an empty folder or an earlier export (`check_replaceable`).
 """
 
 from __future__ import annotations

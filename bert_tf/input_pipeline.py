@@ -31,12 +31,14 @@ def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> d
     }, floats=("masked_lm_weights",))
 
 
-def classifier_features(max_seq_length: int, is_regression: bool) -> dict:
-    """The spec of a run_classifier.py record (tasks/glue.py writes them)."""
+def classifier_features(max_seq_length: int, is_regression: bool,
+                        multi_label_width: int = 0) -> dict:
+    """The spec of a run_classifier.py record (tasks/glue.py writes them): `label_ids` one
+    int64 (a class), one float (regression) or `multi_label_width` floats (multi-hot)."""
     return fixed_features({
         "input_ids": max_seq_length, "input_mask": max_seq_length,
-        "segment_ids": max_seq_length, "label_ids": 0, "is_real_example": 0,
-    }, floats=("label_ids",) if is_regression else ())
+        "segment_ids": max_seq_length, "label_ids": multi_label_width, "is_real_example": 0,
+    }, floats=("label_ids",) if is_regression or multi_label_width else ())
 
 
 def ner_features(max_seq_length: int) -> dict:

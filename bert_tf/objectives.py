@@ -104,16 +104,21 @@ class PretrainingObjective:
 
 class ClassificationObjective:
     """Mean cross-entropy over the global batch (mean squared error for regression, a
-    one-output `BertClassifier`)."""
+    one-output `BertClassifier`; with `multi_label`, a sigmoid per label and the binary
+    cross-entropy averaged over the labels)."""
 
-    def __init__(self, is_regression: bool = False):
+    def __init__(self, is_regression: bool = False, multi_label: bool = False):
         self.is_regression = is_regression
+        self.multi_label = multi_label
 
     def normalizers(self, batch: dict) -> dict:
         return _examples(batch)
 
     def per_example_loss(self, logits, batch: dict):
         """[B, L] logits -> [B] losses."""
+        if self.multi_label:  # label_ids: [B, L] multi-hot
+            targets = ops.cast(batch["label_ids"], "float32")
+            return ops.mean(ops.binary_crossentropy(targets, logits, from_logits=True), axis=-1)
         if self.is_regression:
             return ops.square(logits[:, 0] - ops.cast(batch["label_ids"], "float32"))
         return -label_log_probs(ops.log_softmax(logits, axis=-1), batch["label_ids"])
@@ -131,6 +136,8 @@ class ClassificationObjective:
         }
         if self.is_regression:
             result["predictions"] = logits[:, 0]
+        elif self.multi_label:
+            result["probabilities"] = ops.sigmoid(logits)
         else:
             result["probabilities"] = ops.softmax(logits, axis=-1)
         return result

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import file_io
+from bert_tf.errors import UsageError
 from bert_tf.heads import BertClassifier
 from bert_tf.input_pipeline import classifier_features
 from bert_tf.jobs import stages
 from bert_tf.objectives import ClassificationObjective
 from bert_tf.options import FineTuningOptions, option
-from bert_tf.tasks import glue
+from bert_tf.tasks import custom, glue
 
 # The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
 SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}
@@ -40,26 +42,51 @@ class ClassifierOptions(FineTuningOptions):
     do_predict: bool = option(False, "Whether to run the model on the test set.")
     eval_batch_size: int = option(8, "Total batch size for eval.")
     xnli_language: str = option("zh", "XNLI: the language of the dev/test examples kept.")
+    # --task_name=custom: your own files (tasks/custom.py).
+    text_a_column: str = option("text", "custom: the column of the (first) text.")
+    text_b_column: str | None = option(None, "custom: the column of the second text of a "
+                                             "pair (none: single texts).")
+    label_column: str = option("label", "custom: the column of the label(s).")
+    labels: str | None = option(None, "custom: the labels, comma-separated, in the order of "
+                                      "the model's outputs (default: the sorted labels of the "
+                                      "training file, kept in output_dir/label_list.txt).")
+    multi_label: bool = option(False, "custom: zero or more labels per example (a JSON list, "
+                                      "or one field split on --label_separator); a sigmoid "
+                                      "per label.")
+    label_separator: str = option("|", "custom, --multi_label: what separates the labels of "
+                                       "a CSV/TSV field (and of the predictions written).")
+    threshold: float = option(0.5, "custom, --multi_label: a label is predicted when its "
+                                   "probability is at least this.")
+    regression: bool = option(False, "custom: float labels (a score, as STS-B).")
+    no_header: bool = option(False, "custom: the TSV files have no header row; columns are "
+                                    "then 0-based indexes.")
 
 
 def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
     """Runs the requested stages; returns {"eval": results, "predict": path} as done."""
     config = stages.prepare(options, strategy, ["do_train", "do_eval", "do_predict"],
                             ["train_batch_size", "eval_batch_size", "predict_batch_size"])
-    task = glue.get_task(options.task_name, options.xnli_language)
+    custom_data = options.task_name.lower() == custom.CustomTask.name
+    if custom_data:
+        task, train_examples = custom_task(options)
+    else:
+        task = glue.get_task(options.task_name, options.xnli_language)
+        train_examples = (glue.read_examples(task, options.data_dir, "train")
+                          if options.do_train else [])
+    read_examples = custom.read_examples if custom_data else glue.read_examples
     tokenizer = stages.load_tokenizer(options, config)
-    train_examples = glue.read_examples(task, options.data_dir, "train") if options.do_train else []
     check_pairs_fit(train_examples, options)
     num_train_steps = int(len(train_examples) / options.train_batch_size * options.num_train_epochs)
     model, optimizer = stages.build(
         options, strategy, lambda dtype: BertClassifier(config, task.num_labels, dtype=dtype),
         num_train_steps, int(num_train_steps * options.warmup_proportion),
     )
-    objective = ClassificationObjective(task.is_regression)
-    spec = classifier_features(options.max_seq_length, task.is_regression)
+    objective = ClassificationObjective(task.is_regression, task.multi_label)
+    spec = classifier_features(options.max_seq_length, task.is_regression,
+                               task.num_labels if task.multi_label else 0)
 
     def predict(split: str, name: str, batch_size: int) -> dict[str, np.ndarray]:
-        examples = glue.read_examples(task, options.data_dir, split)
+        examples = read_examples(task, options.data_dir, split)
         check_pairs_fit(examples, options)
         path = os.path.join(options.output_dir, f"{name}.tf_record")
         glue.write_features(examples, task, options.max_seq_length, tokenizer, path,
@@ -77,18 +104,32 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
                                          True),
         num_train_steps=num_train_steps,
     )
+    return evaluate_and_predict(options, strategy, task, predict, global_step)
+
+
+def evaluate_and_predict(options: ClassifierOptions, strategy: tf.distribute.Strategy, task,
+                         predict: Callable, global_step: int) -> dict:
+    """`do_eval`: eval_results.txt (and, for a custom task, dev_predictions.tsv);
+    `do_predict`: the test files (`write_predictions`)."""
     result: dict = {}
+    chief = strategy.extended.should_checkpoint
     if options.do_eval:
         results = {}
         for split, suffix in zip(task.dev_splits, ("", "_mismatched"), strict=False):
-            metrics = glue.compute_metrics(task, predict(split, "eval", options.eval_batch_size),
-                                           options.eval_batch_size)
+            outputs = predict(split, "eval", options.eval_batch_size)
+            if isinstance(task, custom.CustomTask) and not task.is_regression:
+                metrics = {**glue.loss_metrics(outputs, options.eval_batch_size),
+                           **custom.compute_metrics(task, outputs)}
+            else:
+                metrics = glue.compute_metrics(task, outputs, options.eval_batch_size)
+            if isinstance(task, custom.CustomTask) and chief:
+                write_label_names(task, outputs, options.output_dir, "dev_predictions.tsv")
             results.update({f"{key}{suffix}": value for key, value in metrics.items()})
         result["eval"] = stages.report(strategy, options.output_dir,
                                        {**results, "global_step": global_step})
     if options.do_predict:
         outputs = predict("test", "predict", options.predict_batch_size)
-        if strategy.extended.should_checkpoint:
+        if chief:
             result["predict"] = write_predictions(task, outputs, options.output_dir)
     return result
 
@@ -108,10 +149,60 @@ def write_predictions(task: glue.Task, outputs: dict, output_dir: str) -> str:
         names = [task.labels[i] for i in probabilities.argmax(-1)]
     path = os.path.join(output_dir, "test_results.tsv")
     file_io.write_atomically(path, "".join(lines))
+    if isinstance(task, custom.CustomTask):
+        write_label_names(task, outputs, output_dir, "test_predictions.tsv")
+        return path
     submission = ["index\tprediction\n"] + [f"{i}\t{name}\n" for i, name in enumerate(names)]
     name = SUBMISSION_NAMES.get(task.name, task.name.upper())
     file_io.write_atomically(os.path.join(output_dir, f"{name}.tsv"), "".join(submission))
     return path
+
+
+def write_label_names(task: custom.CustomTask, outputs: dict, output_dir: str,
+                      name: str) -> None:
+    """`index<TAB>prediction` per real example: the predicted label name(s) (multi-label:
+    joined by the separator, empty for none), or the score."""
+    real = outputs["is_real_example"].astype(bool)
+    if task.is_regression:
+        names = [f"{np.float32(score)}" for score in outputs["predictions"][real]]
+    else:
+        names = [task.label_separator.join(labels) for labels in
+                 custom.predicted_labels(task, outputs["probabilities"][real])]
+    lines = ["index\tprediction\n"] + [f"{i}\t{name}\n" for i, name in enumerate(names)]
+    file_io.write_atomically(os.path.join(output_dir, name), "".join(lines))
+
+
+def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
+    """The custom task the flags describe, its labels from `--labels`, the training file
+    (then kept in output_dir/label_list.txt) or, without training, that file; and the
+    training examples (none without `do_train`)."""
+    task = custom.CustomTask(
+        labels=None if options.regression else (), text_a_column=options.text_a_column,
+        text_b_column=options.text_b_column, label_column=options.label_column,
+        multi_label=options.multi_label, label_separator=options.label_separator,
+        threshold=options.threshold, header=not options.no_header)
+    if options.regression and options.multi_label:
+        raise UsageError("regression and multi_label: a task is one or the other")
+    label_file = os.path.join(options.output_dir, custom.LABEL_FILE)
+    if not options.regression:
+        if options.labels:
+            labels = tuple(label.strip() for label in options.labels.split(",") if label.strip())
+            task = dataclasses.replace(task, labels=labels)
+        elif not options.do_train:
+            if not file_io.exists(label_file):
+                raise UsageError(f"{label_file}: missing; evaluating or predicting a custom "
+                                 f"task without training needs the labels: pass --labels or "
+                                 f"the training run's output_dir")
+            task = dataclasses.replace(task, labels=custom.read_label_list(label_file))
+    train = custom.read_examples(task, options.data_dir, "train") if options.do_train else []
+    if task.labels == ():
+        task = dataclasses.replace(task, labels=custom.labels_of(train))
+    if not options.regression and len(task.labels) < (1 if task.multi_label else 2):
+        raise UsageError(f"labels: a classifier needs at least two labels (one for "
+                         f"--multi_label), found {list(task.labels)}")
+    if task.labels is not None and options.do_train:
+        custom.write_label_list(label_file, task.labels)
+    return task, train
 
 
 def check_pairs_fit(examples: list, options: ClassifierOptions) -> None:

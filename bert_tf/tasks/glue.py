@@ -46,7 +46,7 @@ class InputFeatures:
     input_ids: list[int]
     input_mask: list[int]
     segment_ids: list[int]
-    label_id: int | float
+    label_id: int | float | list[float]  # a class, a score, or multi-hot (custom tasks)
     is_real_example: bool = True
 
 
@@ -84,6 +84,15 @@ class Task:
     def dev_splits(self) -> tuple[str, ...]:
         """The splits evaluation reads: "dev", and MNLI's "dev_mismatched"."""
         return ("dev", "dev_mismatched")[: len(self.dev)]
+
+    multi_label = False
+
+    def label_id(self, label: str | float | None) -> int | float:
+        """An example's label as the model's target (the first label, or 0.0, for an
+        unlabeled test example, as the original)."""
+        if self.is_regression:
+            return float(label) if label is not None else 0.0
+        return self.labels.index(label) if label is not None else 0
 
 
 _PAIR = TsvColumns(text_a=1, text_b=2, label=3)
@@ -222,16 +231,13 @@ def convert_example(
 ) -> InputFeatures:
     """The original `convert_single_example` (labels of test examples become the first)."""
     encoded = encode_text(tokenizer, example.text_a, example.text_b, max_seq_length)
-    if task.is_regression:
-        label_id = float(example.label) if example.label is not None else 0.0
-    else:
-        label_id = task.labels.index(example.label) if example.label is not None else 0
-    return InputFeatures(encoded.input_ids, encoded.input_mask, encoded.segment_ids, label_id)
+    return InputFeatures(encoded.input_ids, encoded.input_mask, encoded.segment_ids,
+                         task.label_id(example.label))
 
 
 def padding_features(max_seq_length: int, task: Task) -> InputFeatures:
     zeros = [0] * max_seq_length
-    return InputFeatures(zeros, zeros, zeros, 0.0 if task.is_regression else 0, False)
+    return InputFeatures(zeros, zeros, zeros, task.label_id(None), False)
 
 
 def write_features(
@@ -253,8 +259,12 @@ def write_features(
 def record_bytes(feature: InputFeatures, task: Task) -> bytes:
     """One serialized tf.train.Example of the original's classifier features (entries in a
     fixed order, so the same features always give the same bytes; see records.py)."""
-    label = (records.floats([feature.label_id]) if task.is_regression
-             else records.int64s([feature.label_id]))
+    if task.multi_label:
+        label = records.floats(feature.label_id)
+    elif task.is_regression:
+        label = records.floats([feature.label_id])
+    else:
+        label = records.int64s([feature.label_id])
     return records.serialize_example((), {
         "input_ids": records.int64s(feature.input_ids),
         "input_mask": records.int64s(feature.input_mask),
@@ -269,13 +279,7 @@ def compute_metrics(task: Task, outputs: dict[str, np.ndarray], batch_size: int)
     is_real_example): eval_accuracy (classification), eval_loss, loss (the mean over eval
     batches of the batch loss, as the original's Estimator reports it) and the GLUE metric."""
     real = outputs["is_real_example"].astype(bool)
-    losses = outputs["per_example_loss"].astype(np.float64)
-    batch_losses = [
-        losses[start:start + batch_size][real[start:start + batch_size]].mean()
-        for start in range(0, len(losses), batch_size)
-        if real[start:start + batch_size].any()
-    ]
-    results = {"eval_loss": float(losses[real].mean()), "loss": float(np.mean(batch_losses))}
+    results = loss_metrics(outputs, batch_size)
     labels = outputs["label_ids"][real]
     if task.is_regression:
         predictions = outputs["predictions"][real].astype(np.float64)
@@ -298,6 +302,19 @@ def compute_metrics(task: Task, outputs: dict[str, np.ndarray], batch_size: int)
         denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
         results["mcc"] = (tp * tn - fp * fn) / denominator if denominator else 0.0
     return results
+
+
+def loss_metrics(outputs: dict[str, np.ndarray], batch_size: int) -> dict:
+    """`eval_loss` (the mean over real examples) and `loss` (the mean over eval batches of
+    the batch loss, as the original's Estimator reports it)."""
+    real = outputs["is_real_example"].astype(bool)
+    losses = outputs["per_example_loss"].astype(np.float64)
+    batch_losses = [
+        losses[start:start + batch_size][real[start:start + batch_size]].mean()
+        for start in range(0, len(losses), batch_size)
+        if real[start:start + batch_size].any()
+    ]
+    return {"eval_loss": float(losses[real].mean()), "loss": float(np.mean(batch_losses))}
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

@@ -200,6 +200,10 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
     if not options.regression and len(task.labels) < (1 if task.multi_label else 2):
         raise UsageError(f"labels: a classifier needs at least two labels (one for "
                          f"--multi_label), found {list(task.labels)}")
+    if (task.multi_label and len(task.labels) == options.max_seq_length
+            and options.bucketing != "none"):  # bucketing cuts [S]-wide features
+        raise UsageError(f"multi_label with {len(task.labels)} labels = max_seq_length: "
+                         f"bucketing would cut the labels as positions; pass --bucketing=none")
     if task.labels is not None and options.do_train:
         custom.write_label_list(label_file, task.labels)
     return task, train

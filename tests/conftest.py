@@ -68,6 +68,17 @@ def read_results(path) -> dict[str, float]:
     return {key: float(value) for key, value in (line.split(" = ") for line in lines)}
 
 
+def one_line_error(result, *parts: str) -> str:
+    """Asserts a failed script run that ends with one line holding `parts`, and no
+    traceback; returns that line."""
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    for part in parts:
+        assert part in line, line
+    return line
+
+
 def run_script(args: list, env: dict | None = None, check: bool = True):
     """Runs a top-level script (a path relative to the repository, or `-m module`) in a
     fresh Python from the repository root; returns the CompletedProcess."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_CONFIG, data_path, fixture_path
+from conftest import TINY_CONFIG, data_path, fixture_path, one_line_error
 
 import bert_tf
 from bert_tf import checkpoint as checkpoint_lib
@@ -56,20 +56,6 @@ def script(args: list[str], limit_file_bytes: int | None = None, check: bool = F
     if check and result.returncode:
         raise AssertionError(result.stderr[-3000:])
     return result
-
-
-def last_line(result) -> str:
-    return result.stderr.strip().splitlines()[-1]
-
-
-def one_line_error(result, *parts: str) -> str:
-    """Asserts a failed run that ends with one line holding `parts`, and no traceback."""
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    line = last_line(result)
-    for part in parts:
-        assert part in line, line
-    return line
 
 
 def visible_files(folder: Path) -> list[str]:

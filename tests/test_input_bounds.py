@@ -9,7 +9,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_CONFIG, fixture_path, run_script
+from conftest import TINY_CONFIG, fixture_path, one_line_error, run_script
 
 import bert_tf
 from bert_tf.config import BertConfigError
@@ -18,15 +18,6 @@ from bert_tf.heads import BertClassifier
 
 def tiny(*parts: str):
     return fixture_path("tiny_ckpt").joinpath(*parts)
-
-
-def one_line_error(result, *parts: str) -> str:
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    line = result.stderr.strip().splitlines()[-1]
-    for part in parts:
-        assert part in line, line
-    return line
 
 
 def model_flags(tmp_path, config=None, **flags) -> list[str]:

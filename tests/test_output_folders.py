@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, fixture_path, run_script
+from conftest import REPO, fixture_path, one_line_error, run_script
 
 from bert_tf import checkpoint as checkpoint_lib
 from bert_tf import file_io, resume
@@ -34,15 +34,6 @@ def export(export_dir: Path, init_checkpoint, *extra: str):
     return run_script(["export_model.py", f"--bert_config_file={tiny('bert_config.json')}",
                        f"--vocab_file={tiny('vocab.txt')}", f"--init_checkpoint={init_checkpoint}",
                        f"--export_dir={export_dir}", "--max_seq_length=16", *extra], check=False)
-
-
-def one_line_error(result, *parts: str) -> str:
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    line = result.stderr.strip().splitlines()[-1]
-    for part in parts:
-        assert part in line, line
-    return line
 
 
 def listing(folder: Path) -> dict[str, bytes]:

@@ -30,14 +30,14 @@ import os
 import numpy as np
 
 from bert_tf import file_io
-from bert_tf.tasks.glue import GlueDataError, InputExample
+from bert_tf.tasks.glue import GlueDataError, InputExample, LabelledTask
 
 FORMATS = ("csv", "tsv", "jsonl")
 LABEL_FILE = "label_list.txt"
 
 
 @dataclasses.dataclass(frozen=True)
-class CustomTask:
+class CustomTask(LabelledTask):
     """A task read from the user's files; the same interface as glue.Task for the job."""
 
     labels: tuple[str, ...] | None  # None: regression
@@ -51,23 +51,12 @@ class CustomTask:
     name: str = "custom"
     dev_splits: tuple[str, ...] = ("dev",)
 
-    @property
-    def is_regression(self) -> bool:
-        return self.labels is None
-
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.labels is None else len(self.labels)
-
     def label_id(self, label) -> int | float | list[float]:
-        """An example's label as the model's target: an index, a float, or (multi-label) a
-        multi-hot [L] list. Unlabeled (test) examples get the first label / zeros."""
-        if self.is_regression:
-            return float(label) if label is not None else 0.0
+        """As a GLUE task's; multi-label: a multi-hot [L] list (zeros when unlabeled)."""
         if self.multi_label:
             chosen = set(label or ())
             return [1.0 if name in chosen else 0.0 for name in self.labels]
-        return self.labels.index(label) if label is not None else 0
+        return super().label_id(label)
 
 
 def split_file(data_dir: str, split: str) -> str:

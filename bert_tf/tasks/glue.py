@@ -60,8 +60,31 @@ class TsvColumns:
     header: bool = True
 
 
+class LabelledTask:
+    """What the classifier job asks of a task's labels (a GLUE Task, a custom.CustomTask):
+    `labels` in the model's output order, None for regression."""
+
+    labels: tuple[str, ...] | None
+    multi_label = False
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.labels is None else len(self.labels)
+
+    def label_id(self, label: str | float | None) -> int | float:
+        """An example's label as the model's target (the first label, or 0.0, for an
+        unlabeled test example, as the original)."""
+        if self.is_regression:
+            return float(label) if label is not None else 0.0
+        return self.labels.index(label) if label is not None else 0
+
+
 @dataclasses.dataclass(frozen=True)
-class Task:
+class Task(LabelledTask):
     """A GLUE-style task: its labels (None: regression), files and columns per split."""
 
     name: str
@@ -73,26 +96,9 @@ class Task:
     language: str | None = None  # XNLI: the dev/test language kept
 
     @property
-    def is_regression(self) -> bool:
-        return self.labels is None
-
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.labels is None else len(self.labels)
-
-    @property
     def dev_splits(self) -> tuple[str, ...]:
         """The splits evaluation reads: "dev", and MNLI's "dev_mismatched"."""
         return ("dev", "dev_mismatched")[: len(self.dev)]
-
-    multi_label = False
-
-    def label_id(self, label: str | float | None) -> int | float:
-        """An example's label as the model's target (the first label, or 0.0, for an
-        unlabeled test example, as the original)."""
-        if self.is_regression:
-            return float(label) if label is not None else 0.0
-        return self.labels.index(label) if label is not None else 0
 
 
 _PAIR = TsvColumns(text_a=1, text_b=2, label=3)

@@ -138,7 +138,9 @@ class ClassificationObjective:
             result["predictions"] = logits[:, 0]
         elif self.multi_label:
             result["probabilities"] = ops.sigmoid(logits)
+            result["logits"] = logits  # what long-text windows average
         else:
+            result["logits"] = logits
             result["probabilities"] = ops.softmax(logits, axis=-1)
         return result
 

@@ -60,6 +60,13 @@ class ClassifierOptions(FineTuningOptions):
     regression: bool = option(False, "custom: float labels (a score, as STS-B).")
     no_header: bool = option(False, "custom: the TSV files have no header row; columns are "
                                     "then 0-based indexes.")
+    long_text: str = option("truncate", "custom: a text longer than max_seq_length is cut to "
+                                        "it (truncate, the original) or read as windows "
+                                        "doc_stride pieces apart (windows: training sees every "
+                                        "window, evaluation and prediction average the "
+                                        "windows' logits).", choices=("truncate", "windows"))
+    doc_stride: int = option(128, "custom, --long_text=windows: pieces between the starts "
+                                  "of two windows.")
 
 
 def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
@@ -76,7 +83,11 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
     read_examples = custom.read_examples if custom_data else glue.read_examples
     tokenizer = stages.load_tokenizer(options, config)
     check_pairs_fit(train_examples, options)
-    num_train_steps = int(len(train_examples) / options.train_batch_size * options.num_train_epochs)
+    train_file = os.path.join(options.output_dir, "train.tf_record")
+    train_records = len(train_examples)
+    if options.do_train:
+        train_records = write_examples(options, task, tokenizer, train_examples, train_file)[0]
+    num_train_steps = int(train_records / options.train_batch_size * options.num_train_epochs)
     model, optimizer = stages.build(
         options, strategy, lambda dtype: BertClassifier(config, task.num_labels, dtype=dtype),
         num_train_steps, int(num_train_steps * options.warmup_proportion),
@@ -89,15 +100,14 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
         examples = read_examples(task, options.data_dir, split)
         check_pairs_fit(examples, options)
         path = os.path.join(options.output_dir, f"{name}.tf_record")
-        glue.write_features(examples, task, options.max_seq_length, tokenizer, path,
-                            pad_to_multiple=batch_size)
+        _, owners = write_examples(options, task, tokenizer, examples, path, batch_size)
         logging.info("%s: %d examples", split, len(examples))
         dataset_fn = stages.record_batches(options, path, spec, batch_size, False)
-        return stages.predict(strategy, model, objective.predict, dataset_fn, options)
+        outputs = stages.predict(strategy, model, objective.predict, dataset_fn, options)
+        if owners is None:
+            return outputs
+        return custom.average_windows(task, outputs, owners, len(examples))
 
-    train_file = os.path.join(options.output_dir, "train.tf_record")
-    if options.do_train:
-        glue.write_features(train_examples, task, options.max_seq_length, tokenizer, train_file)
     global_step = stages.train_or_restore(
         options, strategy, model, optimizer, objective=objective,
         dataset_fn=stages.record_batches(options, train_file, spec, options.train_batch_size,
@@ -105,6 +115,27 @@ def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
         num_train_steps=num_train_steps,
     )
     return evaluate_and_predict(options, strategy, task, predict, global_step)
+
+
+def write_examples(options: ClassifierOptions, task, tokenizer, examples: list, path: str,
+                   pad_to_multiple: int = 1) -> tuple[int, list[int] | None]:
+    """Writes the examples' feature records at `path`; returns how many (padding not
+    counted) and, under `--long_text=windows` (one record per window), each record's
+    example index (else None)."""
+    if options.long_text == "truncate":
+        glue.write_features(examples, task, options.max_seq_length, tokenizer, path,
+                            pad_to_multiple=pad_to_multiple)
+        return len(examples), None
+    if not isinstance(task, custom.CustomTask) or task.is_regression:
+        raise UsageError("long_text=windows: for custom classification tasks "
+                         "(--task_name=custom, not --regression)")
+    if options.doc_stride < 1:
+        raise UsageError(f"doc_stride must be at least 1, found {options.doc_stride}")
+    features, owners = custom.window_features(examples, task, options.max_seq_length,
+                                              tokenizer, options.doc_stride)
+    glue.write_feature_records(features, task, options.max_seq_length, path, pad_to_multiple)
+    logging.info("%d examples in %d windows", len(examples), len(features))
+    return len(features), owners
 
 
 def evaluate_and_predict(options: ClassifierOptions, strategy: tf.distribute.Strategy, task,

@@ -30,7 +30,10 @@ import os
 import numpy as np
 
 from bert_tf import file_io
-from bert_tf.tasks.glue import GlueDataError, InputExample, LabelledTask
+from bert_tf.features import encode_tokens
+from bert_tf.tasks.glue import GlueDataError, InputExample, InputFeatures, LabelledTask
+from bert_tf.tasks.squad import doc_spans
+from bert_tf.tokenization import FullTokenizer
 
 FORMATS = ("csv", "tsv", "jsonl")
 LABEL_FILE = "label_list.txt"
@@ -215,6 +218,53 @@ def labels_of(examples: list[InputExample]) -> tuple[str, ...]:
     for example in examples:
         found.update(example.label if isinstance(example.label, list) else [example.label])
     return tuple(sorted(found))
+
+
+def window_features(examples: list[InputExample], task: CustomTask, max_seq_length: int,
+                    tokenizer: FullTokenizer, doc_stride: int
+                    ) -> tuple[list[InputFeatures], list[int]]:
+    """`--long_text=windows`: each single-text example as windows of `max_seq_length - 2`
+    word pieces, `doc_stride` apart (as run_squad.py's), each with the example's label.
+    Returns the features and, per feature, the index of its example."""
+    features, owners = [], []
+    for index, example in enumerate(examples):
+        if example.text_b is not None:
+            raise GlueDataError("long_text=windows: windows cut one text; a pair task "
+                                "(--text_b_column) is truncated, --long_text=truncate")
+        pieces = tokenizer.tokenize(example.text_a)
+        for start, length in doc_spans(max(len(pieces), 1), max_seq_length - 2, doc_stride):
+            encoded = encode_tokens(tokenizer, pieces[start:start + length], None,
+                                    max_seq_length)
+            features.append(InputFeatures(encoded.input_ids, encoded.input_mask,
+                                          encoded.segment_ids, task.label_id(example.label)))
+            owners.append(index)
+    return features, owners
+
+
+def average_windows(task: CustomTask, outputs: dict[str, np.ndarray], owners: list[int],
+                    num_examples: int) -> dict[str, np.ndarray]:
+    """Per-window outputs (`logits` [W, L], padding windows after the real ones) -> per
+    example: the mean of its windows' logits, then the probabilities (softmax, or a sigmoid
+    per label), the loss on them, and its label; all examples real."""
+    owners_array = np.asarray(owners)
+    logits = outputs["logits"][: len(owners)].astype(np.float64)
+    counts = np.bincount(owners_array, minlength=num_examples)[:, None]
+    mean = np.zeros((num_examples, logits.shape[1]))
+    np.add.at(mean, owners_array, logits)
+    mean /= counts
+    first = np.searchsorted(owners_array, np.arange(num_examples))
+    labels = outputs["label_ids"][: len(owners)][first]
+    if task.multi_label:
+        probabilities = 1 / (1 + np.exp(-mean))
+        targets = labels.astype(np.float64)
+        loss = np.mean(np.logaddexp(0, mean) - targets * mean, axis=1)
+    else:
+        shifted = mean - mean.max(axis=1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        probabilities = np.exp(log_probabilities)
+        loss = -log_probabilities[np.arange(num_examples), labels.astype(int)]
+    return {"probabilities": probabilities, "per_example_loss": loss, "label_ids": labels,
+            "is_real_example": np.ones(num_examples, np.int64)}
 
 
 def predicted_labels(task: CustomTask, probabilities: np.ndarray) -> list[list[str]]:

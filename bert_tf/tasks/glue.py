@@ -257,6 +257,14 @@ def write_features(
     features = [convert_example(e, task, max_seq_length, tokenizer)
                 for e in progress.counting(examples)]
     progress.finish()
+    return write_feature_records(features, task, max_seq_length, path, pad_to_multiple)
+
+
+def write_feature_records(features: list[InputFeatures], task: Task, max_seq_length: int,
+                          path: str, pad_to_multiple: int = 1) -> int:
+    """Writes `features` as TFRecord at `path` (atomically), padded with `is_real_example=0`
+    features to a multiple of `pad_to_multiple`. Returns the number of records written."""
+    features = list(features)
     while len(features) % pad_to_multiple:
         features.append(padding_features(max_seq_length, task))
     return records.write_tfrecords(path, (record_bytes(feature, task) for feature in features))

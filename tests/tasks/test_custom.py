@@ -2,6 +2,7 @@
 shipped) with no code; the files it writes; bad input named by file, line and column."""
 
 import csv
+import dataclasses
 import json
 import re
 
@@ -11,6 +12,7 @@ from conftest import data_path, fixture_path, read_results, run_script
 
 from bert_tf.tasks import custom, glue
 from bert_tf.tasks.glue import GlueDataError
+from bert_tf.tokenization import FullTokenizer
 
 
 def run_custom(tmp_path, data_dir, *flags: str, check: bool = True):
@@ -162,3 +164,74 @@ def test_bad_input_through_the_script_is_one_line(tmp_path):
     (data / "train.csv").write_text("text,label\nhi,a\n")
     result = run_custom(tmp_path, data, "--do_train", check=False)
     assert "expected one train file" in result.stderr.strip().splitlines()[-1]
+
+
+def test_long_text_windows_cover_the_text_and_average_their_logits(tmp_path):
+    tokenizer = FullTokenizer(str(fixture_path("minilm_ckpt", "vocab.txt")), True)
+    task = custom.CustomTask(labels=("a", "b"))
+    short = glue.InputExample("0", "a short text", None, "b")
+    long = glue.InputExample("1", " ".join(f"word{i}" for i in range(40)), None, "a")
+    features, owners = custom.window_features([short, long], task, 16, tokenizer, 8)
+    # A text that fits is one window, the truncating path's own features.
+    plain = glue.convert_example(short, task, 16, tokenizer)
+    assert owners[0] == 0 and owners.count(0) == 1 and features[0] == plain
+    pieces = tokenizer.tokenize(long.text_a)
+    windows = [f.input_ids[1:1 + sum(f.input_mask) - 2] for f in features[1:]]
+    assert windows[0] == tokenizer.convert_tokens_to_ids(pieces[:14])
+    assert windows[-1][-1] == tokenizer.convert_tokens_to_ids(pieces)[-1]  # reaches the end
+    assert all(f.label_id == 0 for f in features[1:]) and len(windows) > 2
+    # Evaluation and prediction average each example's window logits.
+    logits = np.array([[0.0, 2.0], [1.0, 0.0], [3.0, 0.0], [-1.0, 1.0], [9.0, 9.0]])
+    outputs = {"logits": logits, "label_ids": np.array([1, 0, 0, 0, 0])}
+    averaged = custom.average_windows(task, outputs, [0, 1, 1, 1], 2)  # last: padding
+    mean = np.array([[0.0, 2.0], [1.0, 1 / 3]])
+    expected = np.exp(mean) / np.exp(mean).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(averaged["probabilities"], expected, rtol=1e-12)
+    np.testing.assert_allclose(averaged["per_example_loss"],
+                               -np.log(expected[[0, 1], [1, 0]]), rtol=1e-12)
+    assert averaged["label_ids"].tolist() == [1, 0]
+    multi = dataclasses.replace(task, multi_label=True)
+    outputs = {"logits": logits[:2], "label_ids": np.array([[1.0, 0.0], [1.0, 0.0]])}
+    averaged = custom.average_windows(multi, outputs, [0, 0], 1)
+    np.testing.assert_allclose(averaged["probabilities"], [1 / (1 + np.exp(-np.array(
+        [0.5, 1.0])))], rtol=1e-12)
+
+
+def test_long_documents_train_and_predict_through_the_script(tmp_path):
+    """CoNLL-2003 documents (hundreds of words) labelled with the entity types they
+    mention: a multi-label long-text task; windows cover every word."""
+    data = tmp_path / "data"
+    data.mkdir()
+    documents = conll_documents(data_path("conll2003", "train.txt"), 24)
+    for split, part in (("train", documents[:16]), ("dev", documents[16:20]),
+                        ("test", documents[20:])):
+        (data / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"text": text, "label": types}) + "\n" for text, types in part))
+    result = run_custom(tmp_path, data, "--do_train", "--do_eval", "--do_predict",
+                        "--multi_label", "--long_text=windows", "--doc_stride=16",
+                        "--labels=LOC,MISC,ORG,PER")
+    assert "examples in" in result.stderr and "windows" in result.stderr
+    out = tmp_path / "out"
+    assert len(predictions(out / "dev_predictions.tsv")) == 4
+    assert np.loadtxt(out / "test_results.tsv", ndmin=2).shape == (4, 4)
+    assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(read_results(
+        out / "eval_results.txt"))
+
+
+def conll_documents(path, count: int) -> list[tuple[str, list[str]]]:
+    """The first `count` documents of a CoNLL-2003 file: their words joined, and the
+    sorted entity types they mention."""
+    documents, words, types = [], [], set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("-DOCSTART-"):
+            if words:
+                documents.append((" ".join(words), sorted(types)))
+            words, types = [], set()
+            if len(documents) == count:
+                break
+        elif line.strip():
+            fields = line.split()
+            words.append(fields[0])
+            if fields[-1] != "O":
+                types.add(fields[-1].split("-", 1)[1])
+    return documents

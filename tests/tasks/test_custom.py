@@ -5,14 +5,18 @@ import csv
 import dataclasses
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
-from conftest import data_path, fixture_path, read_results, run_script
+from conftest import REPO, data_path, fixture_path, read_results, run_script
 
 from bert_tf.tasks import custom, glue
 from bert_tf.tasks.glue import GlueDataError
 from bert_tf.tokenization import FullTokenizer
+
+sys.path.insert(0, str(REPO / "bench"))
+import bench_long_text  # noqa: E402
 
 
 def run_custom(tmp_path, data_dir, *flags: str, check: bool = True):
@@ -202,11 +206,11 @@ def test_long_documents_train_and_predict_through_the_script(tmp_path):
     mention: a multi-label long-text task; windows cover every word."""
     data = tmp_path / "data"
     data.mkdir()
-    documents = conll_documents(data_path("conll2003", "train.txt"), 24)
+    documents = bench_long_text.conll_documents(data_path("conll2003", "train.txt"), 24)
+    assert min(len(text.split()) for text, _ in documents) > 30  # several windows of 32
     for split, part in (("train", documents[:16]), ("dev", documents[16:20]),
                         ("test", documents[20:])):
-        (data / f"{split}.jsonl").write_text(
-            "".join(json.dumps({"text": text, "label": types}) + "\n" for text, types in part))
+        bench_long_text.write_jsonl(data / f"{split}.jsonl", part)
     result = run_custom(tmp_path, data, "--do_train", "--do_eval", "--do_predict",
                         "--multi_label", "--long_text=windows", "--doc_stride=16",
                         "--labels=LOC,MISC,ORG,PER")
@@ -216,22 +220,3 @@ def test_long_documents_train_and_predict_through_the_script(tmp_path):
     assert np.loadtxt(out / "test_results.tsv", ndmin=2).shape == (4, 4)
     assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(read_results(
         out / "eval_results.txt"))
-
-
-def conll_documents(path, count: int) -> list[tuple[str, list[str]]]:
-    """The first `count` documents of a CoNLL-2003 file: their words joined, and the
-    sorted entity types they mention."""
-    documents, words, types = [], [], set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("-DOCSTART-"):
-            if words:
-                documents.append((" ".join(words), sorted(types)))
-            words, types = [], set()
-            if len(documents) == count:
-                break
-        elif line.strip():
-            fields = line.split()
-            words.append(fields[0])
-            if fields[-1] != "O":
-                types.add(fields[-1].split("-", 1)[1])
-    return documents

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, fixture_path, one_line_error, run_script
 
 from bert_tf import checkpoint as checkpoint_lib
-from bert_tf import file_io, resume
+from bert_tf import file_io, hub_export, resume
 from bert_tf.jobs import data_creation
 
 
@@ -63,21 +63,37 @@ def test_export_refuses_a_folder_that_is_not_an_earlier_export(tmp_path):
         one_line_error(result, f"export_dir: {out} holds checkpoint, model.ckpt-100",
                        "notes.txt", "not an earlier export")
         assert listing(out) == before  # the training folder, whole
-    # A new folder, then the same again: an earlier export is replaced as a whole.
-    assert export(out / "serving", checkpoint).returncode == 0
-    (out / "serving" / "saved_model.pb").write_bytes(b"an earlier export's graph")
-    assert export(out / "serving", checkpoint).returncode == 0
-    assert (out / "serving" / "saved_model.pb").read_bytes() != b"an earlier export's graph"
-    assert sorted(p.name for p in (out / "serving").iterdir()) == [
-        "assets", "fingerprint.pb", "saved_model.pb", "variables"]
-    # A hub export folder is recognised by its two SavedModels.
-    assert export(out / "hub", checkpoint, "--format=hub").returncode == 0
-    (out / "hub" / "mine.txt").write_text("x")
-    one_line_error(export(out / "hub", checkpoint, "--format=hub"), "holds mine.txt")
-    assert (out / "hub" / "mine.txt").exists() and (out / "hub" / "encoder").is_dir()
     # A link at export_dir is refused, not replaced by a folder.
-    (tmp_path / "link").symlink_to(out / "serving")
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "serving")
     one_line_error(export(tmp_path / "link", checkpoint), "is a symbolic link")
+    # (An earlier export is replaced as a whole: test_export.py, in-process.)
+
+
+def test_an_earlier_export_is_recognised_by_its_entries(tmp_path):
+    """What `check_replaceable` accepts: absent, empty, or only an export's own entries
+    (a SavedModel's; the hub pair's folders); anything else is named."""
+    folder = tmp_path / "export"
+    file_io.check_replaceable(str(folder), file_io.SAVED_MODEL_ENTRIES, "export_dir")
+    folder.mkdir()
+    (folder / file_io.LOCK_FILE).write_text("")
+    file_io.check_replaceable(str(folder), file_io.SAVED_MODEL_ENTRIES, "export_dir")
+    for name in ("saved_model.pb", "fingerprint.pb", "variables", "assets"):
+        (folder / name).mkdir() if "." not in name else (folder / name).write_text("x")
+    file_io.check_replaceable(str(folder), file_io.SAVED_MODEL_ENTRIES, "export_dir")
+    with pytest.raises(file_io.OutputError, match="holds assets, fingerprint.pb, "
+                                                  "saved_model.pb, variables, which"):
+        file_io.check_replaceable(str(folder), hub_export.HUB_ENTRIES, "export_dir")
+    hub = tmp_path / "hub"
+    (hub / "encoder").mkdir(parents=True)
+    (hub / "preprocessor").mkdir()
+    file_io.check_replaceable(str(hub), hub_export.HUB_ENTRIES, "export_dir")
+    (hub / "mine.txt").write_text("x")
+    with pytest.raises(file_io.OutputError, match="holds mine.txt"):
+        file_io.check_replaceable(str(hub), hub_export.HUB_ENTRIES, "export_dir")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(file_io.OutputError, match="is a file, not an export folder"):
+        file_io.check_replaceable(str(tmp_path / "a_file"), hub_export.HUB_ENTRIES, "export_dir")
 
 
 def test_an_export_into_a_folder_a_training_run_holds_is_refused(tmp_path):

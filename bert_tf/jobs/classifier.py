@@ -25,7 +25,7 @@ from bert_tf.input_pipeline import classifier_features
 from bert_tf.jobs import stages
 from bert_tf.objectives import ClassificationObjective
 from bert_tf.options import FineTuningOptions, option
-from bert_tf.tasks import custom, glue
+from bert_tf.tasks import custom, glue, ner
 
 # The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
 SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}
@@ -214,7 +214,7 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
         threshold=options.threshold, header=not options.no_header)
     if options.regression and options.multi_label:
         raise UsageError("regression and multi_label: a task is one or the other")
-    label_file = os.path.join(options.output_dir, custom.LABEL_FILE)
+    label_file = os.path.join(options.output_dir, ner.LABEL_FILE)  # the same file as NER's
     if not options.regression:
         if options.labels:
             labels = tuple(label.strip() for label in options.labels.split(",") if label.strip())
@@ -224,7 +224,7 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
                 raise UsageError(f"{label_file}: missing; evaluating or predicting a custom "
                                  f"task without training needs the labels: pass --labels or "
                                  f"the training run's output_dir")
-            task = dataclasses.replace(task, labels=custom.read_label_list(label_file))
+            task = dataclasses.replace(task, labels=tuple(ner.read_label_list(label_file)))
     train = custom.read_examples(task, options.data_dir, "train") if options.do_train else []
     if task.labels == ():
         task = dataclasses.replace(task, labels=custom.labels_of(train))
@@ -236,7 +236,7 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
         raise UsageError(f"multi_label with {len(task.labels)} labels = max_seq_length: "
                          f"bucketing would cut the labels as positions; pass --bucketing=none")
     if task.labels is not None and options.do_train:
-        custom.write_label_list(label_file, task.labels)
+        ner.write_label_list(task.labels, label_file)
     return task, train
 
 

@@ -36,7 +36,6 @@ from bert_tf.tasks.squad import doc_spans
 from bert_tf.tokenization import FullTokenizer
 
 FORMATS = ("csv", "tsv", "jsonl")
-LABEL_FILE = "label_list.txt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +128,7 @@ def _json_rows(path: str, text: str) -> list[tuple[int, dict]]:
     return rows
 
 
-def read_examples(task: CustomTask, data_dir: str, split: str,
-                  need_labels: bool | None = None) -> list[InputExample]:
+def read_examples(task: CustomTask, data_dir: str, split: str) -> list[InputExample]:
     """The examples of `split`. Labels are read when the file has the label column (the
     test file may lack it; other splits must have it). A single-label example's label is a
     string, a multi-label one's a list, a regression one's a float; each is checked
@@ -139,8 +137,7 @@ def read_examples(task: CustomTask, data_dir: str, split: str,
     rows = read_rows(path, task.header)
     if not rows:
         raise GlueDataError(f"{path}: no examples in the {split} split")
-    need_labels = split != "test" if need_labels is None else need_labels
-    labeled = need_labels or task.label_column in rows[0][1]
+    labeled = split != "test" or task.label_column in rows[0][1]
     examples = []
     for number, row in rows:
         where = f"{path}:{number}"
@@ -306,11 +303,3 @@ def compute_metrics(task: CustomTask, outputs: dict[str, np.ndarray]) -> dict:
 
 def _f1(tp: float, fp: float, fn: float) -> float:
     return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
-
-
-def write_label_list(path: str, labels: tuple[str, ...]) -> None:
-    file_io.write_atomically(path, "".join(f"{label}\n" for label in labels))
-
-
-def read_label_list(path: str) -> tuple[str, ...]:
-    return tuple(line for line in file_io.read_bytes(path).decode("utf-8").split("\n") if line)

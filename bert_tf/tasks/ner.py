@@ -176,8 +176,10 @@ def write_label_list(labels: Sequence[str], path: str) -> None:
 
 
 def read_label_list(path: str) -> list[str]:
-    """The labels of a `label_list.txt` (FileNotFoundError when there is none)."""
-    return file_io.read_bytes(path).decode("utf-8").split()
+    """The labels of a `label_list.txt`, one a line (FileNotFoundError when there is
+    none). run_classifier.py's custom tasks keep theirs in the same format."""
+    lines = file_io.read_bytes(path).decode("utf-8").split("\n")
+    return [line.strip() for line in lines if line.strip()]
 
 
 def check_labels(sentences: Sequence[Sentence], labels: Sequence[str], path: str) -> None:

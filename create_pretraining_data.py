@@ -13,8 +13,8 @@ writes one file per shard (see bert_tf/pretraining_shards.py):
         --output_file=out/ --vocab_file=vocab.txt ...   # out/part-00000-of-00016.tfrecord...
 """
 
-from bert_tf import options
-from bert_tf.jobs import data_creation
+from bert_tf.jobs import script
+from bert_tf.jobs.create_pretraining_data import DataOptions, run
 
 if __name__ == "__main__":
-    options.main("create_pretraining_data.py", data_creation.DataOptions, data_creation.run)
+    script.main("create_pretraining_data.py", DataOptions, run)

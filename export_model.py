@@ -5,11 +5,11 @@
         --max_seq_length=128 --export_dir=/tmp/mrpc_serving
 
 The kind (classifier, squad or embeddings) follows the checkpoint's variables unless --kind
-says otherwise; see bert_tf/export.py for the signatures and their outputs.
+says otherwise; see bert_tf/export_model.py for the signatures and their outputs.
 """
 
-from bert_tf import options
-from bert_tf.jobs import export
+from bert_tf.jobs import script
+from bert_tf.jobs.export_model import ExportOptions, output_lock, run
 
 if __name__ == "__main__":
-    options.main("export_model.py", export.ExportOptions, export.run)
+    script.main("export_model.py", ExportOptions, run, output_lock)

@@ -8,8 +8,8 @@ extract_features.py.
         --max_seq_length=128 --batch_size=8
 """
 
-from bert_tf import options
-from bert_tf.jobs import extract
+from bert_tf.jobs import script
+from bert_tf.jobs.extract_features import ExtractOptions, output_lock, run
 
 if __name__ == "__main__":
-    options.main("extract_features.py", extract.ExtractOptions, extract.run)
+    script.main("extract_features.py", ExtractOptions, run, output_lock)

@@ -8,12 +8,12 @@
         --output_dir=/tmp/mrpc_output/
 
 Tasks: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli, xnli. The flags are the
-fields of bert_tf.jobs.classifier.ClassifierOptions: the original's names and defaults,
+fields of bert_tf.jobs.run_classifier.ClassifierOptions: the original's names and defaults,
 then additions.
 """
 
-from bert_tf import options
-from bert_tf.jobs import classifier
+from bert_tf.jobs import script, stages
+from bert_tf.jobs.run_classifier import ClassifierOptions, run
 
 if __name__ == "__main__":
-    options.main("run_classifier.py", classifier.ClassifierOptions, classifier.run)
+    script.main("run_classifier.py", ClassifierOptions, run, stages.hold_output_dir)

@@ -9,12 +9,12 @@
 
 `data_dir` holds train.txt, dev.txt and test.txt (word first, tag last; IOB1, IOB2, IOBES
 or BMES). The flags are run_classifier.py's plus --doc_stride and --document_context (the
-fields of bert_tf.jobs.ner.NerOptions). Score any predictions file with
+fields of bert_tf.jobs.run_ner.NerOptions). Score any predictions file with
 `python -m bert_tf.tasks.ner_eval output_dir/dev_predictions.txt` (conlleval's report).
 """
 
-from bert_tf import options
-from bert_tf.jobs import ner
+from bert_tf.jobs import script, stages
+from bert_tf.jobs.run_ner import NerOptions, run
 
 if __name__ == "__main__":
-    options.main("run_ner.py", ner.NerOptions, ner.run)
+    script.main("run_ner.py", NerOptions, run, stages.hold_output_dir)

@@ -6,13 +6,13 @@
         --max_seq_length=128 --max_predictions_per_seq=20 --num_train_steps=20 \
         --num_warmup_steps=10 --learning_rate=2e-5
 
-The flags are the fields of bert_tf.jobs.pretraining.PretrainingOptions: the original's
+The flags are the fields of bert_tf.jobs.run_pretraining.PretrainingOptions: the original's
 names and defaults, then additions. Checkpoints are `output_dir/model.ckpt-N` in the
 original layout; a rerun of the same command resumes from the latest one.
 """
 
-from bert_tf import options
-from bert_tf.jobs import pretraining
+from bert_tf.jobs import script, stages
+from bert_tf.jobs.run_pretraining import PretrainingOptions, run
 
 if __name__ == "__main__":
-    options.main("run_pretraining.py", pretraining.PretrainingOptions, pretraining.run)
+    script.main("run_pretraining.py", PretrainingOptions, run, stages.hold_output_dir)

@@ -12,8 +12,8 @@ original, plus eval_results.json with the official metrics when the predict file
 answers. Score any predictions with `python -m bert_tf.tasks.squad_eval DATA PREDICTIONS`.
 """
 
-from bert_tf import options
-from bert_tf.jobs import squad
+from bert_tf.jobs import script, stages
+from bert_tf.jobs.run_squad import SquadOptions, run
 
 if __name__ == "__main__":
-    options.main("run_squad.py", squad.SquadOptions, squad.run)
+    script.main("run_squad.py", SquadOptions, run, stages.hold_output_dir)

@@ -13,7 +13,7 @@ pairs, batch 32), from one run of this script:
   `--bucketing=all` (training and prediction batches padded to their length bucket); then
   prediction alone from the trained checkpoint with `none` and `eval`;
 - keras-hub's `BertTextClassifier` (`fit`, the same weights converted with
-  `bert_tf.keras_hub_conversion`; its preprocessor pads to 128);
+  `bert_tf.interop.keras_hub_conversion`; its preprocessor pads to 128);
 - with `--hf_python`: HF transformers' `BertForSequenceClassification` with dynamic
   padding (`bench/bench_mrpc_hf.py`, run in that interpreter's environment).
 """
@@ -57,7 +57,7 @@ def ours(output_dir: str, bucketing: str, epochs: float, train: bool, seed: int 
     predicting."""
     import tensorflow as tf
 
-    from bert_tf.jobs.classifier import ClassifierOptions, run
+    from bert_tf.jobs.run_classifier import ClassifierOptions, run
 
     options = ClassifierOptions(
         data_dir=str(MRPC), task_name="MRPC", vocab_file=str(MINILM / "vocab.txt"),
@@ -80,7 +80,7 @@ def keras_hub_run(epochs: float, work: str) -> dict:
     import keras_hub
     import numpy as np
 
-    from bert_tf import keras_hub_conversion
+    from bert_tf.interop import keras_hub_conversion
     from bert_tf.tasks import glue
 
     preset = keras_hub_conversion.google_to_keras_hub(str(MINILM), os.path.join(work, "hub"))
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--peer_epochs", type=float, default=3.0)
     parser.add_argument("--hf_python", help="an interpreter with torch and transformers")
-    parser.add_argument("--hf_dir", help="MiniLM converted by bert_tf.hf_conversion to_hf")
+    parser.add_argument("--hf_dir", help="MiniLM converted by bert_tf.interop.hf_conversion to_hf")
     parser.add_argument("--skip_keras_hub", action="store_true")
     parser.add_argument("--seeds", help="comma-separated seeds: only train padded and "
                         "bucketed with each and print their dev accuracies")

@@ -43,9 +43,9 @@ def prediction_rate(config, arrays: dict, batch_size: int, bucketed: bool,
     """Inputs/s of a classifier's forward pass over `arrays`, padded or bucketed."""
     import tensorflow as tf
 
-    from bert_tf import bucketing, training
-    from bert_tf.heads import BertClassifier
-    from bert_tf.input_pipeline import in_order_batches
+    from bert_tf.models.heads import BertClassifier
+    from bert_tf.training import bucketing, loop
+    from bert_tf.training.input_pipeline import in_order_batches
 
     strategy = tf.distribute.get_strategy()
     model = BertClassifier(config, 2)
@@ -58,10 +58,10 @@ def prediction_rate(config, arrays: dict, batch_size: int, bucketed: bool,
     def predict_fn(logits, batch):
         return {"logits": logits}
 
-    for _ in training.predict(strategy, model, predict_fn, dataset_fn, jit):
+    for _ in loop.predict(strategy, model, predict_fn, dataset_fn, jit):
         pass  # warm up: trace, and compile every bucket length
     start = time.perf_counter()
-    for _ in training.predict(strategy, model, predict_fn, dataset_fn, jit):
+    for _ in loop.predict(strategy, model, predict_fn, dataset_fn, jit):
         pass
     return len(arrays["input_ids"]) / (time.perf_counter() - start)
 

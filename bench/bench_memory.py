@@ -41,9 +41,9 @@ def child(shape: str, seq: int, batch_size: int, steps: int, checkpointing: bool
     import tensorflow as tf
 
     import bert_tf
-    from bert_tf import training
-    from bert_tf.objectives import PretrainingObjective
-    from bert_tf.optimization import create_optimizer
+    from bert_tf.models.objectives import PretrainingObjective
+    from bert_tf.training import loop
+    from bert_tf.training.optimization import create_optimizer
 
     config = bert_tf.BertConfig(vocab_size=30522, type_vocab_size=2,
                                 max_position_embeddings=max(512, seq),
@@ -55,9 +55,9 @@ def child(shape: str, seq: int, batch_size: int, steps: int, checkpointing: bool
     optimizer = create_optimizer(1e-4, 10000, 100)
     optimizer.build(model.trainable_variables)
     before = peak_bytes()
-    train_steps, _ = training.make_train_function(
+    train_steps, _ = loop.make_train_function(
         strategy, model, optimizer, PretrainingObjective(),
-        training.RunConfig(output_dir=tempfile.mkdtemp()))
+        loop.RunConfig(output_dir=tempfile.mkdtemp()))
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
     float(train_steps(iterator, tf.constant(1))[0])
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """The HF transformers peer of bench_bucketing.py: MRPC fine-tuning with dynamic padding.
 
-`BertForSequenceClassification` on MiniLM converted with `python -m bert_tf.hf_conversion
+`BertForSequenceClassification` on MiniLM converted with `python -m bert_tf.interop.hf_conversion
 to_hf`, batch 32, sequence at most 128, each batch padded to its longest pair (HF's usual
 `DataCollatorWithPadding`), AdamW 2e-5 with 10% linear warm-up and linear decay, weight
 decay 0.01 (not on LayerNorm or biases), clipping at 1.0, seed 1. Runs in an environment

@@ -2,7 +2,7 @@
 
 Same windows and labels (bert_tf.tasks.ner's features: first piece of each word labelled,
 long sentences in windows), same weights (a Google checkpoint converted with
-`python -m bert_tf.hf_conversion to_hf`), same batch size, steps, learning rate, linear
+`python -m bert_tf.interop.hf_conversion to_hf`), same batch size, steps, learning rate, linear
 warm-up and decay, weight decay 0.01 (not on LayerNorm or biases), gradient clipping at
 1.0, dropout 0.1; scored by the same conlleval code. Only the training framework differs
 (and its AdamW, which corrects the moments' bias; the original's AdamWeightDecay does not).
@@ -11,7 +11,7 @@ Runs in an environment with torch and transformers (not the project's `.venv`):
 
     python -m venv /tmp/hfenv && /tmp/hfenv/bin/pip install torch==2.13.0 transformers \
         google-crc32c absl-py   # what bert_tf.tasks.ner needs besides
-    .venv/bin/python -m bert_tf.hf_conversion to_hf $MINILM /tmp/minilm_hf
+    .venv/bin/python -m bert_tf.interop.hf_conversion to_hf $MINILM /tmp/minilm_hf
     PYTHONPATH=. /tmp/hfenv/bin/python bench/bench_ner_hf.py --hf_dir=/tmp/minilm_hf \
         --vocab_file=$MINILM/vocab.txt --data_dir=../shared/data/conll2003 \
         --max_seq_length=64 --doc_stride=32 --num_train_epochs=2 --learning_rate=1e-4
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.tasks import ner, ner_eval
-from bert_tf.tokenization import FullTokenizer
 
 
 def windows(path: str, tokenizer: FullTokenizer, labels: list[str], args) -> tuple:

@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=1024)
     args = parser.parse_args()
 
-    from bert_tf.fast_tokenization import FastTokenizer
-    from bert_tf.tokenization import FullTokenizer
+    from bert_tf.data.tokenization import FullTokenizer
+    from bert_tf.text.fast_tokenization import FastTokenizer
 
     lines = [line for line in Path(args.corpus).read_text("utf-8").split("\n") if line.strip()]
     megabytes = sum(len(line.encode()) for line in lines) / 1e6

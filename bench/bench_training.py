@@ -109,10 +109,10 @@ def step_timer(config, batch: dict, precision: str, jit: bool, strategy=None):
     import tensorflow as tf
 
     import bert_tf
-    from bert_tf import training
     from bert_tf.jobs import stages
-    from bert_tf.objectives import PretrainingObjective
-    from bert_tf.optimization import create_optimizer
+    from bert_tf.models.objectives import PretrainingObjective
+    from bert_tf.training import loop
+    from bert_tf.training.optimization import create_optimizer
 
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
@@ -123,8 +123,8 @@ def step_timer(config, batch: dict, precision: str, jit: bool, strategy=None):
 
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
-    run_config = training.RunConfig(output_dir=tempfile.mkdtemp(), jit_compile=jit)
-    train_steps, _ = training.make_train_function(
+    run_config = loop.RunConfig(output_dir=tempfile.mkdtemp(), jit_compile=jit)
+    train_steps, _ = loop.make_train_function(
         strategy, model, optimizer, PretrainingObjective(), run_config
     )
     iterator = iter(strategy.experimental_distribute_dataset(
@@ -200,7 +200,7 @@ def input_rate(batch: dict, batches: int = 200) -> float:
     .pretraining_dataset`, training mode) reading records of `batch`'s shape."""
     import tensorflow as tf
 
-    from bert_tf.input_pipeline import pretraining_dataset
+    from bert_tf.training.input_pipeline import pretraining_dataset
 
     folder = tempfile.mkdtemp()
     path = os.path.join(folder, "records.tfrecord")

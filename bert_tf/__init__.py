@@ -1,6 +1,6 @@
 """bert-tf: Google's BERT on TensorFlow 2 / Keras 3, with the original's checkpoints and numbers.
 
-The names below are imported on first use, so `import bert_tf.tokenization` or the data
+The names below are imported on first use, so `import bert_tf.data.tokenization` or the data
 scripts do not pay for importing TensorFlow and Keras.
 """
 
@@ -21,11 +21,11 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 _EXPORTS = {
     "BertConfig": "bert_tf.config",
     "BertConfigError": "bert_tf.config",
-    "BertModel": "bert_tf.modeling",
-    "BertPreprocessor": "bert_tf.preprocessing",
-    "BertPretrainer": "bert_tf.heads",
-    "checkpoint": None,
-    "tokenization": None,
+    "BertModel": "bert_tf.models.modeling",
+    "BertPreprocessor": "bert_tf.text.preprocessing",
+    "BertPretrainer": "bert_tf.models.heads",
+    "checkpoint": "bert_tf.training.checkpoint",  # modules, as the README uses them
+    "tokenization": "bert_tf.data.tokenization",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -34,5 +34,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name] or f"bert_tf.{name}")
-    return module if _EXPORTS[name] is None else getattr(module, name)
+    module = importlib.import_module(_EXPORTS[name])
+    return module if module.__name__.endswith(f".{name}") else getattr(module, name)

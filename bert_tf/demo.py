@@ -25,12 +25,12 @@ import tensorflow as tf
 from absl import app, flags
 
 import bert_tf
-from bert_tf import pretraining_data
-from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.features import encode_text
-from bert_tf.input_pipeline import pretraining_dataset
-from bert_tf.jobs import classifier, ner, pretraining
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data import pretraining_data
+from bert_tf.data.features import encode_text
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.jobs import run_classifier, run_ner, run_pretraining
+from bert_tf.text.fast_tokenization import FastTokenizer
+from bert_tf.training.input_pipeline import pretraining_dataset
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 PAIRS = [
@@ -171,7 +171,7 @@ def pretrain(output_dir: Path, record_file: str, max_predictions: int, loss: flo
     print("6. Pretrain on those records (run_pretraining.py's job)")
     pretrain_dir = output_dir / "pretraining"
     shutil.rmtree(pretrain_dir, ignore_errors=True)
-    results = pretraining.run(pretraining.PretrainingOptions(
+    results = run_pretraining.run(run_pretraining.PretrainingOptions(
         bert_config_file=str(output_dir / "bert_config.json"), input_file=record_file,
         output_dir=str(pretrain_dir), init_checkpoint=str(output_dir / "bert_model.ckpt"),
         max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=max_predictions,
@@ -198,7 +198,7 @@ def fine_tune(output_dir: Path, vocab_file: str, pretrain_dir: Path) -> None:
           f"the first)")
     classifier_dir = output_dir / "classifier"
     shutil.rmtree(classifier_dir, ignore_errors=True)
-    outcome = classifier.run(classifier.ClassifierOptions(
+    outcome = run_classifier.run(run_classifier.ClassifierOptions(
         data_dir=str(glue_dir), bert_config_file=str(output_dir / "bert_config.json"),
         task_name="MRPC", vocab_file=vocab_file, output_dir=str(classifier_dir),
         init_checkpoint=str(pretrain_dir / "model.ckpt-40"), max_seq_length=FLAGS.max_seq_length,
@@ -222,7 +222,7 @@ def tag_noun_phrases(output_dir: Path, vocab_file: str, pretrain_dir: Path) -> N
           f"an entity: B-NP I-NP)")
     ner_dir = output_dir / "ner"
     shutil.rmtree(ner_dir, ignore_errors=True)
-    outcome = ner.run(ner.NerOptions(
+    outcome = run_ner.run(run_ner.NerOptions(
         data_dir=str(task_dir), bert_config_file=str(output_dir / "bert_config.json"),
         vocab_file=vocab_file, output_dir=str(ner_dir),
         init_checkpoint=str(pretrain_dir / "model.ckpt-40"), max_seq_length=FLAGS.max_seq_length,

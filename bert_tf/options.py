@@ -15,20 +15,17 @@ share are declared once, in the base classes below:
   warmup proportion, predict batch).
 
 The original flags keep their names, defaults and help; additions default to the
-original's behaviour. `main` is every script's entry. This module imports no TensorFlow
-(the data script starts without it); the strategy is made on first use.
+original's behaviour. This module imports nothing of the package: it is the bottom layer
+every job builds on (jobs/script.py turns flags into options and runs a job).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from absl import app, flags
-
-from bert_tf import errors
+from absl import flags
 
 # distribution_strategy values (distribution.get_strategy makes them).
 STRATEGIES = ("", "tpu", "mirrored", "multi_worker", "one_device")
@@ -58,11 +55,6 @@ def bucketing_option(default: str = "eval", changes: str = ""):
 class JobOptions:
     """The base of every job's options."""
 
-    def output_lock(self, strategy=None) -> contextlib.AbstractContextManager:
-        """What `main` holds for the run; jobs that hold their outputs themselves (the data
-        job, per mode) hold nothing here."""
-        return contextlib.nullcontext()
-
 
 @dataclasses.dataclass(kw_only=True)
 class DeviceOptions(JobOptions):
@@ -82,23 +74,6 @@ class DeviceOptions(JobOptions):
     num_cpu_devices: int = option(0, "With mirrored: split the CPU into this many logical "
                                      "devices and mirror over them.")
     jit_compile: bool = option(False, "XLA-compile every train/eval/predict step.")
-
-    def strategy(self):
-        """The tf.distribute strategy these options describe."""
-        from absl import logging
-
-        from bert_tf import distribution
-
-        strategy = distribution.get_strategy(
-            self.distribution_strategy, use_tpu=self.use_tpu, tpu_name=self.tpu_name,
-            tpu_zone=self.tpu_zone, gcp_project=self.gcp_project, master=self.master,
-            num_cpu_devices=self.num_cpu_devices,
-        )
-        replicas = strategy.num_replicas_in_sync
-        if self.use_tpu and self.num_tpu_cores != replicas:
-            logging.warning("num_tpu_cores=%d, but the TPU has %d cores: all %d are used",
-                            self.num_tpu_cores, replicas, replicas)
-        return strategy
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -133,12 +108,6 @@ class TrainingOptions(DeviceOptions):
         False, "Recompute each transformer layer's activations in the backward pass instead "
         "of keeping them (same gradients, less memory, about a third more compute).")
 
-    def output_lock(self, strategy):
-        """Holds `output_dir` for the run (see jobs.stages.output_folder)."""
-        from bert_tf.jobs import stages
-
-        return stages.output_folder(strategy, self.output_dir)
-
 
 @dataclasses.dataclass(kw_only=True)
 class FineTuningOptions(TrainingOptions):
@@ -151,26 +120,6 @@ class FineTuningOptions(TrainingOptions):
     num_train_epochs: float = option(3.0, "Total number of training epochs to perform.")
     warmup_proportion: float = option(0.1, "Proportion of training for linear warmup.")
     bucketing: str = bucketing_option()
-
-
-def main(script: str, options_class: type, run: Callable) -> None:
-    """A script's `__main__`: flags from `options_class`, parsed into it; for a job that
-    runs on devices (DeviceOptions) the strategy is made and `run(options, strategy)`
-    called, else `run(options)`; `output_lock` is held around it, and the package's errors
-    become a one-line exit (errors.run_script)."""
-    define_flags(options_class)
-
-    def job() -> None:
-        options = from_flags(options_class)
-        if not isinstance(options, DeviceOptions):
-            with options.output_lock():
-                run(options)
-            return
-        strategy = options.strategy()
-        with options.output_lock(strategy):
-            run(options, strategy)
-
-    app.run(lambda argv: errors.run_script(script, job))
 
 
 def _flag_type(hint) -> type:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from bert_tf import checkpoint
+from bert_tf.training import checkpoint
 
 
 def tiny_batch(config, batch: int = 2, seq: int = 8, seed: int = 0, **extra) -> dict:

@@ -9,9 +9,9 @@ from conftest import data_path, fixture_path, run_script
 
 beam = pytest.importorskip("apache_beam", reason="Apache Beam (the [beam] extra) not installed")
 
-from bert_tf import beam_shards  # noqa: E402
-from bert_tf import pretraining_data as pd  # noqa: E402
-from bert_tf import pretraining_shards as ps  # noqa: E402
+from bert_tf.data import beam_shards  # noqa: E402
+from bert_tf.data import pretraining_data as pd  # noqa: E402
+from bert_tf.data import pretraining_shards as ps  # noqa: E402
 
 VOCAB = str(fixture_path("minilm_ckpt", "vocab.txt"))
 SHARD_MB = 0.03

@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import TINY_CONFIG, data_path, read_results
 from conftest import run_script as run
 
-from bert_tf.bpe import ByteLevelBPETokenizer
+from bert_tf.data.bpe import ByteLevelBPETokenizer
 
 TINY = {**TINY_CONFIG, "max_position_embeddings": 64}
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import bucketing
-from bert_tf.heads import BertClassifier, BertTokenClassifier
-from bert_tf.input_pipeline import feature_dataset, ner_features
 from bert_tf.jobs import stages
-from bert_tf.objectives import ClassificationObjective, TokenClassificationObjective
+from bert_tf.models.heads import BertClassifier, BertTokenClassifier
+from bert_tf.models.objectives import ClassificationObjective, TokenClassificationObjective
 from bert_tf.options import FineTuningOptions
 from bert_tf.tasks import ner
+from bert_tf.training import bucketing
+from bert_tf.training.input_pipeline import feature_dataset, ner_features
 
 
 def test_bucket_widths_and_lengths():

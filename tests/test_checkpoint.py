@@ -4,7 +4,12 @@ import tensorflow as tf
 from conftest import fixture_path
 
 import bert_tf
-from bert_tf.checkpoint import CheckpointError, list_variables, load_checkpoint, save_checkpoint
+from bert_tf.training.checkpoint import (
+    CheckpointError,
+    list_variables,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def tiny_fixture_config():

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 from conftest import data_path, fixture_path
 
-from bert_tf import export
-from bert_tf.features import encode_text
+from bert_tf.data.features import encode_text
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.interop import export
 from bert_tf.tasks import glue
-from bert_tf.tokenization import FullTokenizer
 
 SERVE = r"""
 import json, sys

@@ -24,19 +24,21 @@ import tensorflow as tf
 from conftest import TINY_CONFIG, data_path, fixture_path, one_line_error
 
 import bert_tf
-from bert_tf import checkpoint as checkpoint_lib
-from bert_tf import file_io, hf_conversion, resume, training
-from bert_tf import pretraining_data as pd
-from bert_tf import pretraining_shards as ps
+from bert_tf import file_io
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data import pretraining_shards as ps
+from bert_tf.data.tokenization import FullTokenizer, VocabError, check_vocab_fits
 from bert_tf.errors import BertTfError, OutputError
-from bert_tf.input_pipeline import (
+from bert_tf.interop import hf_conversion
+from bert_tf.jobs import extract_features, stages
+from bert_tf.tasks import glue
+from bert_tf.training import checkpoint as checkpoint_lib
+from bert_tf.training import loop, resume
+from bert_tf.training.input_pipeline import (
     RecordFormatError,
     find_unreadable_record_file,
     pretraining_dataset,
 )
-from bert_tf.jobs import extract, stages
-from bert_tf.tasks import glue
-from bert_tf.tokenization import FullTokenizer, VocabError, check_vocab_fits
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = str(fixture_path("minilm_ckpt", "vocab.txt"))
@@ -325,28 +327,28 @@ def test_paths_that_do_not_train_refuse_a_checkpoint_missing_variables(tmp_path)
     partial = save_tiny({k: v for k, v in tensors.items() if "layer_1/" not in k},
                         str(tmp_path / "partial" / "bert_model.ckpt"))
     (tmp_path / "in.txt").write_text("hello world\n")
-    options = extract.ExtractOptions(
+    options = extract_features.ExtractOptions(
         input_file=str(tmp_path / "in.txt"), output_file=str(tmp_path / "out.jsonl"),
         bert_config_file=str(tiny / "bert_config.json"), init_checkpoint=partial,
         vocab_file=str(tiny / "vocab.txt"), layers="-1")
     with pytest.raises(checkpoint_lib.CheckpointError,
                        match=r"lacks 16 of the model's \d+ variables \(bert/encoder/layer_1/"):
-        extract.run(options, tf.distribute.get_strategy())
+        extract_features.run(options, tf.distribute.get_strategy())
     assert not (tmp_path / "out.jsonl").exists()
     # Evaluation of a classifier from a checkpoint without its head: random head refused.
-    from bert_tf.jobs import classifier
+    from bert_tf.jobs import run_classifier
 
-    eval_only = classifier.ClassifierOptions(
+    eval_only = run_classifier.ClassifierOptions(
         data_dir=str(data_path("glue", "MRPC")), bert_config_file=str(tiny / "bert_config.json"),
         task_name="mrpc", vocab_file=str(tiny / "vocab.txt"), output_dir=str(tmp_path / "c"),
         init_checkpoint=str(tiny / "bert_model.ckpt"), do_eval=True, max_seq_length=64)
     with pytest.raises(checkpoint_lib.CheckpointError, match=r"\(output_bias, output_weights\)"):
-        classifier.run(eval_only, tf.distribute.get_strategy())
+        run_classifier.run(eval_only, tf.distribute.get_strategy())
     eval_only.init_checkpoint = None
     with pytest.raises(checkpoint_lib.CheckpointError, match="holds no checkpoint and no"):
-        classifier.run(eval_only, tf.distribute.get_strategy())
+        run_classifier.run(eval_only, tf.distribute.get_strategy())
     # Export and HF conversion refuse it too.
-    from bert_tf import export
+    from bert_tf.interop import export
 
     with pytest.raises(checkpoint_lib.CheckpointError, match="lacks 16"):
         export.build_module(str(tiny / "bert_config.json"), str(tiny / "vocab.txt"), partial,
@@ -474,7 +476,7 @@ def test_a_config_key_named_like_a_method_is_kept_not_called():
 
 
 def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_path):
-    from bert_tf.jobs.pretraining import PretrainingOptions, run
+    from bert_tf.jobs.run_pretraining import PretrainingOptions, run
 
     config = tmp_path / "bert_config.json"
     config.write_text(json.dumps({**TINY_CONFIG, "max_position_embeddings": 128}))
@@ -482,14 +484,14 @@ def test_records_of_a_larger_vocabulary_name_vocab_size_not_a_gather_index(tmp_p
         bert_config_file=str(config), input_file=str(fixture_path("optimizer", "first8.tfrecord")),
         output_dir=str(tmp_path / "out"), do_train=True, train_batch_size=8, num_train_steps=1,
         num_warmup_steps=0, save_checkpoints_steps=1, iterations_per_loop=1)
-    with pytest.raises(training.InputDataError, match=r"an input id is out of range .* larger "
+    with pytest.raises(loop.InputDataError, match=r"an input id is out of range .* larger "
                                                       r"vocabulary than bert_config's vocab_size"):
         run(options, tf.distribute.get_strategy())
     assert not list((tmp_path / "out").glob("model.ckpt-*"))
 
 
 def test_a_truncated_record_file_met_in_training_is_named(tmp_path):
-    from bert_tf.jobs.pretraining import PretrainingOptions, run
+    from bert_tf.jobs.run_pretraining import PretrainingOptions, run
 
     tiny = fixture_path("tiny_ckpt")
     good = fixture_path("optimizer", "first8.tfrecord")

@@ -3,8 +3,8 @@ import json
 import numpy as np
 from conftest import fixture_path
 
-from bert_tf.features import encode_text, truncate_seq_pair
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data.features import encode_text, truncate_seq_pair
+from bert_tf.data.tokenization import FullTokenizer
 
 
 def test_truncate_longest_first():

@@ -7,12 +7,12 @@ import tensorflow as tf
 from conftest import run_script
 from model_contract import check_model_contract, tiny_batch
 
-from bert_tf import training
 from bert_tf.config import BertConfig
-from bert_tf.heads import BertClassifier, BertPretrainer, BertSpanModel, BertTokenClassifier
-from bert_tf.modeling import BertModel
-from bert_tf.objectives import ClassificationObjective
-from bert_tf.optimization import create_optimizer
+from bert_tf.models.heads import BertClassifier, BertPretrainer, BertSpanModel, BertTokenClassifier
+from bert_tf.models.modeling import BertModel
+from bert_tf.models.objectives import ClassificationObjective
+from bert_tf.training import loop
+from bert_tf.training.optimization import create_optimizer
 
 
 def test_bert_model(tiny_config, tmp_path):
@@ -65,7 +65,7 @@ def test_token_classifier(tiny_config, tmp_path):
 def test_keras_fit_takes_the_drivers_steps(tiny_config, tmp_path):
     """`compile` with the obvious Keras loss and the original optimizer (AdamWeightDecay,
     warm-up then linear decay, global-norm clipping at 1.0), then `fit`: the same weights
-    as the training driver (training.train) after the same four steps, dropout off."""
+    as the training driver (loop.train) after the same four steps, dropout off."""
     config = BertConfig.from_dict({**tiny_config.to_dict(), "hidden_dropout_prob": 0.0,
                                    "attention_probs_dropout_prob": 0.0})
     features = tiny_batch(config, batch=16, seed=3)
@@ -80,10 +80,10 @@ def test_keras_fit_takes_the_drivers_steps(tiny_config, tmp_path):
         batches = tf.data.Dataset.from_tensor_slices({**features, "label_ids": labels})
         return batches.batch(4).skip(start_step)
 
-    training.train(tf.distribute.get_strategy(), by_driver,
+    loop.train(tf.distribute.get_strategy(), by_driver,
                    create_optimizer(1e-3, num_train_steps=4, num_warmup_steps=1),
                    ClassificationObjective(), dataset_fn,
-                   training.RunConfig(output_dir=str(tmp_path), num_train_steps=4,
+                   loop.RunConfig(output_dir=str(tmp_path), num_train_steps=4,
                                       steps_per_execution=4, save_checkpoints_steps=4))
     by_fit.compile(optimizer=create_optimizer(1e-3, 4, 1, global_clipnorm=1.0),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -110,8 +110,8 @@ sys.path.insert(0, "tests")
 from conftest import TINY_CONFIG
 from model_contract import tiny_batch
 from bert_tf.config import BertConfig
-from bert_tf.heads import BertClassifier
-from bert_tf.optimization import AdamWeightDecay, WarmupLinearDecay
+from bert_tf.models.heads import BertClassifier
+from bert_tf.training.optimization import AdamWeightDecay, WarmupLinearDecay
 config = BertConfig(**{**TINY_CONFIG, "hidden_dropout_prob": 0.0,
                        "attention_probs_dropout_prob": 0.0})
 data = tf.data.Dataset.from_tensor_slices(

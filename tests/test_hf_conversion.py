@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import fixture_path
 
 import bert_tf
-from bert_tf import hf_conversion
+from bert_tf.interop import hf_conversion
 
 
 def hf_model_dir() -> Path:

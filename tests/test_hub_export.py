@@ -8,11 +8,11 @@ import sys
 import numpy as np
 from conftest import fixture_path, run_script
 
-from bert_tf import checkpoint
 from bert_tf.config import BertConfig
-from bert_tf.features import encode_text
-from bert_tf.modeling import BertModel
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data.features import encode_text
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.models.modeling import BertModel
+from bert_tf.training import checkpoint
 
 TUTORIAL = r"""
 import json, sys

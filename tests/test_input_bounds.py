@@ -13,7 +13,7 @@ from conftest import TINY_CONFIG, fixture_path, one_line_error, run_script
 
 import bert_tf
 from bert_tf.config import BertConfigError
-from bert_tf.heads import BertClassifier
+from bert_tf.models.heads import BertClassifier
 
 
 def tiny(*parts: str):

@@ -6,9 +6,10 @@ import pytest
 
 keras_hub = pytest.importorskip("keras_hub", reason="keras-hub (the test extra) not installed")
 
-from bert_tf import checkpoint, keras_hub_conversion  # noqa: E402
 from bert_tf.config import BertConfig  # noqa: E402
-from bert_tf.modeling import BertModel  # noqa: E402
+from bert_tf.interop import keras_hub_conversion  # noqa: E402
+from bert_tf.models.modeling import BertModel  # noqa: E402
+from bert_tf.training import checkpoint  # noqa: E402
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(94)]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from conftest import fixture_path
 
-from bert_tf import pretraining_data as pd
-from bert_tf.input_pipeline import pretraining_dataset
-from bert_tf.masking import DynamicMasking
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.training.input_pipeline import pretraining_dataset
+from bert_tf.training.masking import DynamicMasking
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import fixture_path
 
 import bert_tf
-from bert_tf import modeling
+from bert_tf.models import modeling
 
 
 def random_inputs(config, batch=3, seq=16, dtype="int32", seed=0):
@@ -180,7 +180,7 @@ def test_matches_original_code_on_real_weights():
 def test_gradient_checkpointing_gives_the_plain_runs_gradients(tiny_config, albert):
     """Recomputed layers (dropout on) give the plain run's loss, gradients (1e-6) and end
     seed states: the recomputation redraws the forward pass's dropout masks."""
-    from bert_tf.heads import BertClassifier
+    from bert_tf.models.heads import BertClassifier
 
     if albert:
         tiny_config = bert_tf.BertConfig(**{**tiny_config.to_dict(), "num_hidden_groups": 1,

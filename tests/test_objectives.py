@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from conftest import REPO
 
-from bert_tf.objectives import label_log_probs
+from bert_tf.models.objectives import label_log_probs
 
 
 def test_label_log_probs_is_the_log_probability_of_each_label():

@@ -7,8 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from bert_tf import modeling, tokenization
+from bert_tf.data import tokenization
 from bert_tf.errors import UsageError
+from bert_tf.models import modeling
 
 VOCAB = ["[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un", "runn", "##ing"]
 
@@ -106,7 +107,7 @@ def test_shape_and_mask_helpers():
 
 
 def test_assignment_map_names_what_the_checkpoint_holds(tiny_config, tmp_path):
-    from bert_tf import checkpoint
+    from bert_tf.training import checkpoint
 
     model = modeling.BertModel(tiny_config)
     checkpoint.save_checkpoint(model, str(tmp_path / "model.ckpt"))

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, fixture_path, one_line_error, run_script
 
-from bert_tf import checkpoint as checkpoint_lib
-from bert_tf import file_io, hub_export, resume
-from bert_tf.jobs import data_creation
+from bert_tf import file_io
+from bert_tf.interop import hub_export
+from bert_tf.jobs import create_pretraining_data
+from bert_tf.training import checkpoint as checkpoint_lib
+from bert_tf.training import resume
 
 
 def tiny(*parts: str) -> Path:
@@ -182,8 +184,8 @@ def test_data_runs_into_one_folder_share_its_lock(tmp_path):
     out = tmp_path / "out"
     shard = str(out / "part-00000-of-00001.tfrecord")
     holder = hold("from bert_tf import file_io\n"
-                  "from bert_tf.jobs import data_creation\n"
-                  f"lock = data_creation.shards_folder_lock({str(out)!r} + '/')\n"
+                  "from bert_tf.jobs import create_pretraining_data\n"
+                  f"lock = create_pretraining_data.shards_folder_lock({str(out)!r} + '/')\n"
                   "lock.__enter__()\n"
                   f"file_io.staging_folder({str(out)!r})\n"
                   f"open(file_io.staging_path({shard!r}), 'w').close()\n"
@@ -203,7 +205,7 @@ def test_data_runs_into_one_folder_share_its_lock(tmp_path):
     with file_io.output_lock(str(out / "a.tfrecord"), "output_file"):
         pretraining_data(out / "b.tfrecord", check=True)
         with pytest.raises(file_io.OutputError, match="in use by another run"):
-            with data_creation.shards_folder_lock(f"{out}/"):
+            with create_pretraining_data.shards_folder_lock(f"{out}/"):
                 pass
     # The dead holder's staged file is swept by the next run that owns the folder.
     pretraining_data(Path(f"{out}/"), "--mode=fast", "--num_workers=1", "--clean_output",

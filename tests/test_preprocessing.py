@@ -8,11 +8,11 @@ import tensorflow as tf
 from conftest import data_path, fixture_path
 
 import bert_tf
-from bert_tf.features import encode_text
-from bert_tf.heads import BertClassifier
-from bert_tf.preprocessing import INPUT_NAMES, BertPreprocessor
+from bert_tf.data.features import encode_text
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.models.heads import BertClassifier
 from bert_tf.tasks import glue
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.text.preprocessing import INPUT_NAMES, BertPreprocessor
 
 
 def reference(tokenizer, texts_a, texts_b, seq_length) -> dict[str, np.ndarray]:

@@ -12,10 +12,10 @@ import tensorflow as tf
 from conftest import data_path, fixture_path
 
 from bert_tf import file_io
-from bert_tf import pretraining_data as pd
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.input_pipeline import pretraining_dataset
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.training.input_pipeline import pretraining_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

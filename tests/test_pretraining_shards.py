@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 from conftest import data_path, fixture_path
 
-from bert_tf import pretraining_data as pd
-from bert_tf import pretraining_shards as ps
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data import pretraining_shards as ps
+from bert_tf.data.tokenization import FullTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = str(fixture_path("minilm_ckpt", "vocab.txt"))

@@ -4,7 +4,7 @@ map entries by a per-process hash, records.py in a fixed order) and the same fra
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import records
+from bert_tf.data import records
 from bert_tf.tasks import glue, squad
 
 

@@ -4,14 +4,14 @@ import random
 import pytest
 from conftest import data_path, fixture_path
 
-from bert_tf import tokenization
-from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.tokenization import (
+from bert_tf.data import tokenization
+from bert_tf.data.tokenization import (
     BasicTokenizer,
     FullTokenizer,
     VocabError,
     WordpieceTokenizer,
 )
+from bert_tf.text.fast_tokenization import FastTokenizer
 
 
 def fixture_cases():
@@ -174,7 +174,7 @@ def test_fast_paths_equal_the_two_pass_original_on_random_unicode():
 def test_fast_tokenizer_character_classes_are_the_exact_ones():
     """The fast tokenizer's classes (from Python's unicodedata) hold exactly the code points
     the exact tokenizer's rules pick, for every code point."""
-    from bert_tf.fast_tokenization import class_members
+    from bert_tf.text.fast_tokenization import class_members
 
     members = {name: set(cps) for name, cps in class_members().items()}
     for cp in range(0x110000):

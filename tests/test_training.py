@@ -16,12 +16,12 @@ import tensorflow as tf
 from conftest import REPO, event_scalars, fixture_path, read_results, run_script
 
 import bert_tf
-from bert_tf import distribution, resume, training
-from bert_tf.heads import BertPretrainer
 from bert_tf.jobs import stages
-from bert_tf.jobs.pretraining import PretrainingOptions, run
-from bert_tf.objectives import PretrainingObjective
-from bert_tf.optimization import create_optimizer
+from bert_tf.jobs.run_pretraining import PretrainingOptions, run
+from bert_tf.models.heads import BertPretrainer
+from bert_tf.models.objectives import PretrainingObjective
+from bert_tf.training import distribution, loop, resume
+from bert_tf.training.optimization import create_optimizer
 
 
 def fixture_flags(output_dir, **overrides) -> list[str]:
@@ -128,17 +128,17 @@ def test_steps_compile_with_xla_under_a_strategy(tmp_path, tiny_config):
         "masked_lm_weights": np.ones((4, 3), "float32"),
         "next_sentence_labels": rng.integers(0, 2, (4, 1)).astype("int32"),
     }
-    config = training.RunConfig(output_dir=str(tmp_path), jit_compile=True)
-    train_steps, forward_backward = training.make_train_function(
+    config = loop.RunConfig(output_dir=str(tmp_path), jit_compile=True)
+    train_steps, forward_backward = loop.make_train_function(
         strategy, model, optimizer, task, config
     )
     normalizers = task.normalizers(batch)
     assert "HloModule" in forward_backward.experimental_get_compiler_ir(batch, normalizers)(
         stage="hlo"
     )
-    _, replica_metrics = training.make_eval_function(strategy, model, task, jit_compile=True)
+    _, replica_metrics = loop.make_eval_function(strategy, model, task, jit_compile=True)
     assert "HloModule" in replica_metrics.experimental_get_compiler_ir(batch)(stage="hlo")
-    _, replica_predict = training.make_predict_function(
+    _, replica_predict = loop.make_predict_function(
         strategy, model, lambda outputs, _: {"nsp": outputs["next_sentence_log_probs"]}, True
     )
     assert "HloModule" in replica_predict.experimental_get_compiler_ir(batch)(stage="hlo")

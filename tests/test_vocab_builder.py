@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import data_path
 
-from bert_tf.tokenization import BasicTokenizer, FullTokenizer
+from bert_tf.data.tokenization import BasicTokenizer, FullTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

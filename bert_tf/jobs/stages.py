@@ -7,12 +7,12 @@ dataclass and a `run(options, strategy)` that reads as its story:
     model, optimizer = stages.build(options, strategy, make_model, num_train_steps, warmup)
     stages.train_or_restore(options, strategy, model, optimizer, objective=...,
                             dataset_fn=..., num_train_steps=...)
-    results = ... stages.predict(...) / training.evaluate(...)
+    results = ... stages.predict(...) / loop.evaluate(...)
     stages.report(strategy, output_dir, results)
 
-Every script's `__main__` is `options.main(script, options_class, run)`: flags from the
-options class, then flags -> options -> strategy -> `run`, holding the job's outputs, with
-the package's errors turned into a one-line exit (errors.run_script).
+Every script's `__main__` is `script.main(name, options_class, run, hold_output_dir)`
+(jobs/script.py): flags -> options -> strategy -> `run`, holding `output_dir`, with the
+package's errors turned into a one-line exit.
 """
 
 from __future__ import annotations
@@ -28,14 +28,19 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import bucketing, file_io, resume, training
-from bert_tf import checkpoint as checkpoint_lib
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.tokenization import (
+    FullTokenizer,
+    check_vocab_fits,
+    validate_case_matches_checkpoint,
+)
 from bert_tf.errors import UsageError, describe_os_error
-from bert_tf.input_pipeline import decode_record, feature_dataset
-from bert_tf.optimization import create_optimizer
 from bert_tf.options import FineTuningOptions, TrainingOptions
-from bert_tf.tokenization import FullTokenizer, check_vocab_fits, validate_case_matches_checkpoint
+from bert_tf.training import bucketing, loop, resume
+from bert_tf.training import checkpoint as checkpoint_lib
+from bert_tf.training.input_pipeline import decode_record, feature_dataset
+from bert_tf.training.optimization import create_optimizer
 
 MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
@@ -87,13 +92,13 @@ def build(options: TrainingOptions, strategy: tf.distribute.Strategy,
 
 def train_or_restore(options: TrainingOptions, strategy: tf.distribute.Strategy,
                      model: keras.Model, optimizer: keras.optimizers.Optimizer, *,
-                     objective: training.Objective, dataset_fn: training.DatasetFn,
+                     objective: loop.Objective, dataset_fn: loop.DatasetFn,
                      num_train_steps: int) -> int:
     """With `do_train`: trains to `num_train_steps` (resuming from `output_dir`'s latest
     checkpoint); else restores that checkpoint, or `init_checkpoint`. Returns the global
     step reached."""
     if options.do_train:
-        training.train(strategy, model, optimizer, objective, dataset_fn,
+        loop.train(strategy, model, optimizer, objective, dataset_fn,
                        run_config(options, num_train_steps))
     else:
         resume.restore_or_initialize(model, optimizer, options.output_dir,
@@ -102,7 +107,7 @@ def train_or_restore(options: TrainingOptions, strategy: tf.distribute.Strategy,
 
 
 def record_batches(options: FineTuningOptions, path: str, spec: dict, batch_size: int,
-                   is_training: bool) -> training.DatasetFn:
+                   is_training: bool) -> loop.DatasetFn:
     """The driver's dataset_fn over a feature-record file (`input_pipeline.feature_dataset`),
     length-bucketed as `--bucketing` says (evaluation and prediction batches then carry
     `example_index`: see `predict`)."""
@@ -121,14 +126,14 @@ def record_batches(options: FineTuningOptions, path: str, spec: dict, batch_size
 
 
 def predict(strategy: tf.distribute.Strategy, model: keras.Model, predict_fn: Callable,
-            dataset_fn: training.DatasetFn, options: FineTuningOptions) -> dict[str, np.ndarray]:
+            dataset_fn: loop.DatasetFn, options: FineTuningOptions) -> dict[str, np.ndarray]:
     """`predict_fn(outputs, batch)` over the whole dataset (`record_batches`), rows
     concatenated in the file's order; per-position outputs [B, max_seq_length, ...]."""
     bucketed = options.bucketing != "none"
     if bucketed:
         predict_fn = bucketing.keeping_example_order(predict_fn, options.max_seq_length)
     started = time.time()
-    batches = list(training.predict(strategy, model, predict_fn, dataset_fn,
+    batches = list(loop.predict(strategy, model, predict_fn, dataset_fn,
                                     options.jit_compile))
     logging.info("Predicted %d batches in %.1f s", len(batches), time.time() - started)
     outputs = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
@@ -164,7 +169,7 @@ def make_optimizer(options: TrainingOptions, num_train_steps: int, num_warmup_st
     return optimizer
 
 
-def run_config(options: TrainingOptions, num_train_steps: int) -> training.RunConfig:
+def run_config(options: TrainingOptions, num_train_steps: int) -> loop.RunConfig:
     """RunConfig from the shared flags of the training scripts; refuses values with which
     training would divide by zero or take no step."""
     check_run_flags(options)
@@ -173,7 +178,7 @@ def run_config(options: TrainingOptions, num_train_steps: int) -> training.RunCo
             f"training would take {num_train_steps} steps: num_train_steps (or num_train_epochs "
             f"x examples / train_batch_size) must give at least 1"
         )
-    return training.RunConfig(
+    return loop.RunConfig(
         output_dir=options.output_dir, num_train_steps=num_train_steps,
         global_batch_size=options.train_batch_size, init_checkpoint=options.init_checkpoint,
         save_checkpoints_steps=options.save_checkpoints_steps,
@@ -231,6 +236,12 @@ def check_sequence_length(max_seq_length: int, config: BertConfig | None, config
             f"max_seq_length={max_seq_length} exceeds max_position_embeddings="
             f"{config.max_position_embeddings} of {config_file}"
         )
+
+
+def hold_output_dir(options: TrainingOptions,
+                    strategy: tf.distribute.Strategy) -> contextlib.AbstractContextManager:
+    """A training script's output lock (script.main): its `output_dir`, held for the run."""
+    return output_folder(strategy, options.output_dir)
 
 
 @contextlib.contextmanager

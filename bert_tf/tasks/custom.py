@@ -30,10 +30,10 @@ import os
 import numpy as np
 
 from bert_tf import file_io
-from bert_tf.features import encode_tokens
+from bert_tf.data.features import encode_tokens
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.tasks.glue import GlueDataError, InputExample, InputFeatures, LabelledTask
 from bert_tf.tasks.squad import doc_spans
-from bert_tf.tokenization import FullTokenizer
 
 FORMATS = ("csv", "tsv", "jsonl")
 

@@ -19,11 +19,12 @@ import os
 
 import numpy as np
 
-from bert_tf import file_io, records
+from bert_tf import file_io
+from bert_tf.data import records
+from bert_tf.data.features import encode_text
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import BertTfError
-from bert_tf.features import encode_text
 from bert_tf.progress import Progress
-from bert_tf.tokenization import FullTokenizer
 
 
 class GlueDataError(BertTfError, ValueError):

@@ -26,11 +26,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 
-from bert_tf import file_io, records
+from bert_tf import file_io
+from bert_tf.data import records
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import BertTfError
 from bert_tf.tasks.ner_eval import split_tag, start_of_chunk, to_iob2
 from bert_tf.tasks.squad import doc_spans, is_max_context
-from bert_tf.tokenization import FullTokenizer
 
 DOCSTART = "-DOCSTART-"
 LABEL_FILE = "label_list.txt"  # the model's labels, one per line, beside its checkpoints

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 
 from absl import logging
 
-from bert_tf import file_io, records
+from bert_tf import file_io
+from bert_tf.data import records
+from bert_tf.data.tokenization import BasicTokenizer, FullTokenizer
 from bert_tf.errors import BertTfError, UsageError
 from bert_tf.progress import Progress
-from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
 
 class SquadDataError(BertTfError, ValueError):

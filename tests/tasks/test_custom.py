@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import REPO, data_path, fixture_path, read_results, run_script
 
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.tasks import custom, glue
 from bert_tf.tasks.glue import GlueDataError
-from bert_tf.tokenization import FullTokenizer
 
 sys.path.insert(0, str(REPO / "bench"))
 import bench_long_text  # noqa: E402

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 from conftest import data_path, fixture_path, read_results
 
-from bert_tf.heads import BertClassifier
-from bert_tf.jobs.classifier import ClassifierOptions, run
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.jobs.run_classifier import ClassifierOptions, run
+from bert_tf.models.heads import BertClassifier
 from bert_tf.tasks import glue
-from bert_tf.tokenization import FullTokenizer
 
 
 @pytest.mark.parametrize(

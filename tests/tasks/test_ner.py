@@ -8,8 +8,8 @@ import pytest
 from conftest import data_path, fixture_path, read_results
 from conftest import run_script as run
 
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.tasks import ner, ner_eval
-from bert_tf.tokenization import FullTokenizer
 
 
 def test_report_equals_conlleval_on_the_fixture():
@@ -167,8 +167,8 @@ def test_run_ner_end_to_end_and_its_files_score_as_conlleval(tmp_path):
     # Evaluation alone reuses the labels and the checkpoint: the same numbers.
     import tensorflow as tf
 
-    from bert_tf.jobs.ner import NerOptions
-    from bert_tf.jobs.ner import run as run_ner
+    from bert_tf.jobs.run_ner import NerOptions
+    from bert_tf.jobs.run_ner import run as run_ner
 
     (out / "eval_results.txt").unlink()
     run_ner(NerOptions(data_dir=str(data), vocab_file=str(tiny / "vocab.txt"),
@@ -184,7 +184,7 @@ def check_export_tags_like_the_python_path(out: Path, tiny: Path, sentences) -> 
     the same entities the Python path wrote (dev_predictions.txt, in the file's IOB1)."""
     import tensorflow as tf
 
-    from bert_tf import export
+    from bert_tf.interop import export
 
     step = int(read_results(out / "eval_results.txt")["global_step"])
     checkpoint = str(out / f"model.ckpt-{step}")

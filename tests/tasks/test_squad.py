@@ -9,11 +9,11 @@ import tensorflow as tf
 from conftest import data_path, event_scalars, fixture_path, run_script
 
 import bert_tf
-from bert_tf import heads, objectives
-from bert_tf.jobs import extract
-from bert_tf.jobs import squad as squad_job
+from bert_tf.data.tokenization import FullTokenizer
+from bert_tf.jobs import extract_features
+from bert_tf.jobs import run_squad as squad_job
+from bert_tf.models import heads, objectives
 from bert_tf.tasks import squad, squad_eval
-from bert_tf.tokenization import FullTokenizer
 
 
 def tokenizer():
@@ -100,7 +100,7 @@ def test_the_default_keeps_the_originals_n_best_where_padding_ranks_high(tmp_pat
     padding positions rank among the top n, which the original ranks and then drops.
     run_squad.py's default gives the original's n-best (--bucketing=none's files); the
     opt-in --bucketing=eval keeps candidates the original loses, so its files differ."""
-    from bert_tf import checkpoint
+    from bert_tf.training import checkpoint
 
     reader = tf.train.load_checkpoint(str(fixture_path("squad", "tiny_squad_ckpt") / "model.ckpt"))
     tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
@@ -244,13 +244,13 @@ def test_extract_features_writes_the_original_structure(tmp_path):
     minilm = fixture_path("minilm_ckpt")
     source = tmp_path / "input.txt"
     source.write_text("Who was Jim Henson ? ||| Jim Henson was a puppeteer\nHello world.\n")
-    options = extract.ExtractOptions(
+    options = extract_features.ExtractOptions(
         input_file=str(source), output_file=str(tmp_path / "out.jsonl"),
         bert_config_file=str(minilm / "bert_config.json"),
         init_checkpoint=str(minilm / "bert_model.ckpt"), vocab_file=str(minilm / "vocab.txt"),
         layers="-1,0", batch_size=4,
     )
-    assert extract.run(options, tf.distribute.get_strategy()) == 2
+    assert extract_features.run(options, tf.distribute.get_strategy()) == 2
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["linex_index"] for line in lines] == [0, 1]
     assert [f["token"] for f in lines[1]["features"]] == ["[CLS]", "hello", "world", ".", "[SEP]"]
@@ -269,13 +269,13 @@ def test_extract_features_writes_the_original_structure(tmp_path):
         np.asarray(outputs["sequence_output"])[0, :5], atol=2e-5,
     )
     with pytest.raises(ValueError, match="layers: 6 is out of range for a model with 6 layers"):
-        extract.parse_layers("6", 6)
+        extract_features.parse_layers("6", 6)
 
 
 def test_extract_features_values_equal_the_original_layers():
     """The fixture's 8 inputs (masks applied) through extract's JSON path: every printed
     value equals the original's all_encoder_layers to the hidden-state tolerance."""
-    from bert_tf.features import EncodedInput
+    from bert_tf.data.features import EncodedInput
 
     minilm = fixture_path("minilm_ckpt")
     reference = np.load(fixture_path("reference_public.npz"))
@@ -289,7 +289,7 @@ def test_extract_features_values_equal_the_original_layers():
         tokens = [inverse[int(i)] for i, m in zip(ids, mask, strict=True) if m]
         encoded.append(EncodedInput(tokens, list(ids), list(mask), list(segments)))
     layers = [-1, -2, 0]
-    lines = [json.loads(line) for line in extract.json_lines(
+    lines = [json.loads(line) for line in extract_features.json_lines(
         tf.distribute.get_strategy(), model, encoded, layers, batch_size=4)]
     assert [line["linex_index"] for line in lines] == list(range(8))
     worst = 0.0

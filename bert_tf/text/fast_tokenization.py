@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.tokenization import load_vocab
+from bert_tf.data.tokenization import load_vocab
 
 
 def _re2_class(code_points: list[int]) -> str:

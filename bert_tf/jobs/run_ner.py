@@ -18,14 +18,14 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import file_io
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.heads import BertTokenClassifier
-from bert_tf.input_pipeline import ner_features
 from bert_tf.jobs import stages
-from bert_tf.objectives import TokenClassificationObjective
+from bert_tf.models.heads import BertTokenClassifier
+from bert_tf.models.objectives import TokenClassificationObjective
 from bert_tf.options import FineTuningOptions, option
 from bert_tf.tasks import ner, ner_eval
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.training.input_pipeline import ner_features
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -33,7 +33,7 @@ import numpy as np
 from keras import ops
 
 from bert_tf.config import BertConfig
-from bert_tf.modeling import (
+from bert_tf.models.modeling import (
     SERIALIZABLE_PACKAGE,
     BertModel,
     LayerNorm,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bert_tf import export, file_io, hub_export
+from bert_tf import file_io
 from bert_tf.errors import UsageError
+from bert_tf.interop import export, hub_export
 from bert_tf.options import JobOptions, bucketing_option, option
 
 
@@ -32,11 +33,12 @@ class ExportOptions(JobOptions):
                          choices=["serving", "hub"])
     bucketing: str = bucketing_option()
 
-    def output_lock(self, strategy=None):
-        """Holds `export_dir`, which must be new, empty or an earlier export of this format
-        (file_io.holding_export)."""
-        entries = hub_export.HUB_ENTRIES if self.format == "hub" else file_io.SAVED_MODEL_ENTRIES
-        return file_io.holding_export(self.export_dir, "export_dir", entries)
+
+def output_lock(options: ExportOptions):
+    """Holds `export_dir`, which must be new, empty or an earlier export of this format
+    (file_io.holding_export)."""
+    entries = hub_export.HUB_ENTRIES if options.format == "hub" else file_io.SAVED_MODEL_ENTRIES
+    return file_io.holding_export(options.export_dir, "export_dir", entries)
 
 
 def run(options: ExportOptions) -> str:

@@ -78,7 +78,7 @@ def load_tokenizer(vocab_file: str, do_lower_case: bool = True,
     tokenizer of a RoBERTa-style `vocab.json` (bpe.ByteLevelBPETokenizer, which answers the
     same `tokenize` / `vocab` / `convert_tokens_to_ids`, BERT's special names included)."""
     if merges_file:
-        from bert_tf.bpe import ByteLevelBPETokenizer
+        from bert_tf.data.bpe import ByteLevelBPETokenizer
 
         return ByteLevelBPETokenizer(vocab_file, merges_file, do_lower_case)
     return FullTokenizer(vocab_file, do_lower_case)

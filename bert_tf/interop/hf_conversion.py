@@ -7,8 +7,8 @@ like `encoder.layer.0.attention.self.query.weight` (optionally under `bert.`), w
 TF1 checkpoint named like `bert/encoder/layer_0/attention/self/query/kernel` with
 `[in, out]` kernels and `gamma`/`beta`.
 
-    python -m bert_tf.hf_conversion to_google HF_DIR OUT_DIR  # bert_config.json, bert_model.ckpt
-    python -m bert_tf.hf_conversion to_hf GOOGLE_DIR OUT_DIR  # config.json, model.safetensors
+    python -m bert_tf.interop.hf_conversion to_google HF_DIR OUT_DIR  # bert_config.json, ckpt
+    python -m bert_tf.interop.hf_conversion to_hf GOOGLE_DIR OUT_DIR  # config.json, safetensors
 
 Activation: HF's `"gelu"` is the exact erf form and `"gelu_new"` the tanh form; Google's
 `"gelu"` (this package's) is the tanh form, which BERT checkpoints were trained with. Both HF
@@ -30,11 +30,11 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import checkpoint as checkpoint_lib
 from bert_tf import file_io
 from bert_tf.config import BertConfig
 from bert_tf.errors import BertTfError, run_script
-from bert_tf.modeling import BertModel
+from bert_tf.models.modeling import BertModel
+from bert_tf.training import checkpoint as checkpoint_lib
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64,
            "I32": np.int32}

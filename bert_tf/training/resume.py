@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import checkpoint as checkpoint_lib
 from bert_tf import file_io
+from bert_tf.training import checkpoint as checkpoint_lib
 
 CHECKPOINT_PREFIX = checkpoint_lib.CHECKPOINT_PREFIX
 

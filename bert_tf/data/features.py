@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.data.tokenization import FullTokenizer
 
 
 @dataclasses.dataclass

@@ -24,9 +24,9 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.modeling import SERIALIZABLE_PACKAGE
-from bert_tf.tokenization import load_vocab
+from bert_tf.data.tokenization import load_vocab
+from bert_tf.models.modeling import SERIALIZABLE_PACKAGE
+from bert_tf.text.fast_tokenization import FastTokenizer
 
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.tokenization import load_vocab
+from bert_tf.data.tokenization import load_vocab
 
 
 @dataclasses.dataclass(frozen=True)

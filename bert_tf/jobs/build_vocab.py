@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bert_tf import file_io, vocab_builder
+from bert_tf import file_io
 from bert_tf.options import JobOptions, option
+from bert_tf.text import vocab_builder
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -22,9 +23,10 @@ class VocabOptions(JobOptions):
     do_lower_case: bool = option(True, "Lower-case and strip accents first.")
     num_unused: int = option(99, "[unusedN] slots between [PAD] and [UNK].")
 
-    def output_lock(self, strategy=None):
-        """Holds `output_file` (file_io.holding_output)."""
-        return file_io.holding_output(self.output_file, "output_file")
+
+def output_lock(options: VocabOptions):
+    """Holds `output_file` (file_io.holding_output)."""
+    return file_io.holding_output(options.output_file, "output_file")
 
 
 def run(options: VocabOptions) -> list[str]:

@@ -22,9 +22,9 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 
 from bert_tf import file_io
+from bert_tf.data.records import FLOAT, INT64, serialize_example, tfrecord, varint
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import BertTfError
-from bert_tf.records import FLOAT, INT64, serialize_example, tfrecord, varint
-from bert_tf.tokenization import FullTokenizer
 
 
 class PretrainingDataError(BertTfError, ValueError):

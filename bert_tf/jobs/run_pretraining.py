@@ -14,20 +14,21 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from bert_tf import file_io, training
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.tokenization import check_vocab_fits, load_tokenizer
 from bert_tf.errors import UsageError
-from bert_tf.heads import BertPretrainer
-from bert_tf.input_pipeline import (
+from bert_tf.jobs import stages
+from bert_tf.models.heads import BertPretrainer
+from bert_tf.models.objectives import PretrainingObjective
+from bert_tf.options import TrainingOptions, option
+from bert_tf.training import loop
+from bert_tf.training.input_pipeline import (
     RecordFormatError,
     find_unreadable_record_file,
     pretraining_dataset,
 )
-from bert_tf.jobs import stages
-from bert_tf.masking import DynamicMasking
-from bert_tf.objectives import PretrainingObjective
-from bert_tf.options import TrainingOptions, option
-from bert_tf.tokenization import check_vocab_fits, load_tokenizer
+from bert_tf.training.masking import DynamicMasking
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -73,7 +74,7 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
     objective = PretrainingObjective(nsp=options.nsp)
     masking = dynamic_masking(options, config)
 
-    def dataset_fn(is_training: bool, batch_size: int) -> training.DatasetFn:
+    def dataset_fn(is_training: bool, batch_size: int) -> loop.DatasetFn:
         def make(context, start_step):
             return pretraining_dataset(
                 options.input_file, batch_size, options.max_seq_length,
@@ -92,7 +93,7 @@ def run(options: PretrainingOptions, strategy: tf.distribute.Strategy) -> dict |
         )
         if not options.do_eval:
             return None
-        results = training.evaluate(strategy, model, objective,
+        results = loop.evaluate(strategy, model, objective,
                                     dataset_fn(False, options.eval_batch_size),
                                     options.max_eval_steps, options.jit_compile)
     return stages.report(strategy, options.output_dir, {**results, "global_step": global_step})

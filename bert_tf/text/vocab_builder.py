@@ -14,8 +14,8 @@ import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
 from bert_tf.errors import UsageError
-from bert_tf.fast_tokenization import FastTokenizer
 from bert_tf.file_io import write_atomically
+from bert_tf.text.fast_tokenization import FastTokenizer
 
 SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 

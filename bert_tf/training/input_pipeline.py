@@ -6,9 +6,10 @@ import re
 
 import tensorflow as tf
 
-from bert_tf import bucketing, file_io
+from bert_tf import file_io
 from bert_tf.errors import BertTfError
-from bert_tf.masking import DynamicMasking, mask_batch
+from bert_tf.training import bucketing
+from bert_tf.training.masking import DynamicMasking, mask_batch
 
 
 def fixed_features(lengths: dict[str, int], floats: tuple[str, ...] = ()) -> dict:

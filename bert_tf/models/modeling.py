@@ -622,9 +622,9 @@ def get_assignment_map_from_checkpoint(tvars, init_checkpoint: str) -> tuple[dic
     (Keras or tf.Variables, named by path) and a checkpoint: checkpoint name -> the same
     name for every variable the checkpoint holds, and those names (with and without ':0').
     `checkpoint.load_checkpoint` does the copy itself."""
-    from bert_tf import checkpoint  # TensorFlow: only when asked for
+    import tensorflow as tf  # only when asked for: the layers use keras.ops alone
 
-    stored = checkpoint.list_variables(init_checkpoint)
+    stored = dict(tf.train.list_variables(init_checkpoint))
     assignment_map, initialized = {}, {}
     for variable in tvars:
         name = getattr(variable, "path", None) or variable.name.split(":")[0]

@@ -37,8 +37,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from bert_tf import file_io
-from bert_tf import pretraining_data as pd
-from bert_tf import pretraining_shards as ps
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data import pretraining_shards as ps
 from bert_tf.errors import UsageError
 
 # Counter name -> the ShardSummary field it adds up.

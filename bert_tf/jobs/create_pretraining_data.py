@@ -16,11 +16,12 @@ import random
 import sys
 import time
 
-from bert_tf import file_io, pretraining_data, pretraining_shards
+from bert_tf import file_io
+from bert_tf.data import pretraining_data, pretraining_shards
+from bert_tf.data.tokenization import load_tokenizer
 from bert_tf.errors import UsageError
 from bert_tf.options import JobOptions, option
 from bert_tf.progress import Progress
-from bert_tf.tokenization import load_tokenizer
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -244,7 +245,7 @@ def make_beam(options: DataOptions, input_files: list[str],
     """Fast mode's shards as an Apache Beam pipeline (beam_shards.py)."""
     check_shard_flags(options)
     try:
-        from bert_tf import beam_shards  # Apache Beam: only this runner needs it
+        from bert_tf.data import beam_shards  # Apache Beam: only this runner needs it
     except ImportError as error:
         raise UsageError(f"--runner=beam needs Apache Beam ({error}); install the [beam] "
                          f"extra: pip install -e '.[beam]'") from None

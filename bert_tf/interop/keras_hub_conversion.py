@@ -8,8 +8,8 @@ names and shapes differ (keras-hub keeps attention kernels per head, [H, N, D] a
 [N, D, H], where Google has [H, H]). Pretraining heads (`cls/*`) are not part of a
 backbone and are not converted.
 
-    python -m bert_tf.keras_hub_conversion to_google PRESET_DIR OUT_DIR
-    python -m bert_tf.keras_hub_conversion to_keras_hub GOOGLE_DIR OUT_DIR [--cased]
+    python -m bert_tf.interop.keras_hub_conversion to_google PRESET_DIR OUT_DIR
+    python -m bert_tf.interop.keras_hub_conversion to_keras_hub GOOGLE_DIR OUT_DIR [--cased]
 
 Numerics: both compute GELU with the tanh approximation and LayerNorm with epsilon 1e-12.
 keras-hub masks padding with Keras' softmax mask and computes LayerNorm as
@@ -30,10 +30,12 @@ import keras_hub
 import numpy as np
 from absl import logging
 
-from bert_tf import checkpoint, file_io, tokenization
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data import tokenization
 from bert_tf.errors import BertTfError, run_script
-from bert_tf.modeling import BertModel, shares_layers
+from bert_tf.models.modeling import BertModel, shares_layers
+from bert_tf.training import checkpoint
 
 # What keras-hub's save_to_preset writes (preset_utils' file names): a folder holding these
 # alone is an earlier preset, which a conversion replaces.

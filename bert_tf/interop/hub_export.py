@@ -35,13 +35,14 @@ import os
 
 import tensorflow as tf
 
-from bert_tf import checkpoint, file_io
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.tokenization import check_vocab_fits
 from bert_tf.errors import describe_os_error
-from bert_tf.export import pack_inputs
-from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.modeling import BertModel
-from bert_tf.tokenization import check_vocab_fits
+from bert_tf.interop.export import pack_inputs
+from bert_tf.models.modeling import BertModel
+from bert_tf.text.fast_tokenization import FastTokenizer
+from bert_tf.training import checkpoint
 
 TEXT = tf.TensorSpec([None], tf.string)
 # What a hub export folder holds: an export_dir with these names alone is an earlier one.

@@ -23,10 +23,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import resume
 from bert_tf.errors import BertTfError, UsageError
-from bert_tf.optimization import clip_by_global_norm
 from bert_tf.progress import Progress
+from bert_tf.training import resume
+from bert_tf.training.optimization import clip_by_global_norm
 
 # dataset_fn(input_context, start_step) -> a tf.data.Dataset of per-replica batches.
 DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]

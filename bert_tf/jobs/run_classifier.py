@@ -20,12 +20,12 @@ from absl import logging
 
 from bert_tf import file_io
 from bert_tf.errors import UsageError
-from bert_tf.heads import BertClassifier
-from bert_tf.input_pipeline import classifier_features
 from bert_tf.jobs import stages
-from bert_tf.objectives import ClassificationObjective
+from bert_tf.models.heads import BertClassifier
+from bert_tf.models.objectives import ClassificationObjective
 from bert_tf.options import FineTuningOptions, option
 from bert_tf.tasks import custom, glue, ner
+from bert_tf.training.input_pipeline import classifier_features
 
 # The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
 SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}

@@ -32,15 +32,16 @@ import os
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf import bucketing, file_io
-from bert_tf import checkpoint as checkpoint_lib
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.tokenization import check_vocab_fits
 from bert_tf.errors import UsageError, describe_os_error
-from bert_tf.fast_tokenization import FastTokenizer
-from bert_tf.heads import BertClassifier, BertSpanModel, BertTokenClassifier
-from bert_tf.modeling import BertModel
+from bert_tf.models.heads import BertClassifier, BertSpanModel, BertTokenClassifier
+from bert_tf.models.modeling import BertModel
 from bert_tf.tasks import ner
-from bert_tf.tokenization import check_vocab_fits
+from bert_tf.text.fast_tokenization import FastTokenizer
+from bert_tf.training import bucketing
+from bert_tf.training import checkpoint as checkpoint_lib
 
 KINDS = ("classifier", "squad", "embeddings", "ner")
 

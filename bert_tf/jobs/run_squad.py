@@ -16,15 +16,16 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import file_io, training
+from bert_tf import file_io
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.heads import BertSpanModel
-from bert_tf.input_pipeline import squad_features
 from bert_tf.jobs import stages
-from bert_tf.objectives import SpanObjective
+from bert_tf.models.heads import BertSpanModel
+from bert_tf.models.objectives import SpanObjective
 from bert_tf.options import FineTuningOptions, bucketing_option, option
 from bert_tf.tasks import squad, squad_eval
-from bert_tf.tokenization import FullTokenizer
+from bert_tf.training import loop
+from bert_tf.training.input_pipeline import squad_features
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -107,7 +108,7 @@ def predict(options: SquadOptions, strategy: tf.distribute.Strategy, model: Bert
                         "n-best lists can differ from the original's; --bucketing=none (the "
                         "default) reproduces them in every case", options.bucketing)
     spec = squad_features(options.max_seq_length, is_training=False)
-    results = squad.collect_results(training.predict(
+    results = squad.collect_results(loop.predict(
         strategy, model, SpanObjective().predict,
         stages.record_batches(options, eval_file, spec, options.predict_batch_size, False),
         options.jit_compile,

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from bert_tf import file_io
-from bert_tf import pretraining_data as pd
+from bert_tf.data import pretraining_data as pd
+from bert_tf.data.tokenization import load_tokenizer
 from bert_tf.errors import describe_os_error
-from bert_tf.tokenization import load_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,16 +17,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import bucketing, file_io, training
-from bert_tf.checkpoint import load_checkpoint, require_complete
+from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.features import EncodedInput, encode_text
+from bert_tf.data.tokenization import FullTokenizer, check_vocab_fits, convert_to_unicode
 from bert_tf.errors import UsageError
-from bert_tf.features import EncodedInput, encode_text
-from bert_tf.input_pipeline import in_order_batches
 from bert_tf.jobs import stages
-from bert_tf.modeling import BertModel
+from bert_tf.models.modeling import BertModel
 from bert_tf.options import DeviceOptions, bucketing_option, option
-from bert_tf.tokenization import FullTokenizer, check_vocab_fits, convert_to_unicode
+from bert_tf.training import bucketing, loop
+from bert_tf.training.checkpoint import load_checkpoint, require_complete
+from bert_tf.training.input_pipeline import in_order_batches
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
 
@@ -51,10 +52,6 @@ class ExtractOptions(DeviceOptions):
     use_one_hot_embeddings: bool = option(False, "Accepted for compatibility (no effect: "
                                                  "gathers give the same numbers).")
     bucketing: str = bucketing_option()
-
-    def output_lock(self, strategy):
-        """Holds `output_file` for the run (file_io.holding_output)."""
-        return file_io.holding_output(self.output_file, "output_file")
 
 
 def read_examples(path: str) -> list[tuple[str, str | None]]:
@@ -84,6 +81,11 @@ def parse_layers(layers: str, num_hidden_layers: int) -> list[int]:
                 f"layers: {index} is out of range for a model with {num_hidden_layers} layers"
             )
     return indexes
+
+
+def output_lock(options: ExtractOptions, strategy):
+    """Holds `output_file` for the run (file_io.holding_output)."""
+    return file_io.holding_output(options.output_file, "output_file")
 
 
 def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
@@ -145,7 +147,7 @@ def json_lines(
         return {"unique_ids": batch["unique_ids"],
                 **{f"layer_output_{j}": layers[i] for j, i in enumerate(layer_indexes)}}
 
-    batches = training.predict(strategy, model, predict_fn, dataset_fn, jit_compile)
+    batches = loop.predict(strategy, model, predict_fn, dataset_fn, jit_compile)
     for row in bucketing.rows_in_order(batches, "unique_ids"):
         unique_id = int(row["unique_ids"])
         if unique_id >= count:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -79,13 +80,48 @@ def one_line_error(result, *parts: str) -> str:
     return line
 
 
-def run_script(args: list, env: dict | None = None, check: bool = True):
+def run_script(args: list, env: dict | None = None, check: bool = True,
+               limit_file_bytes: int | None = None):
     """Runs a top-level script (a path relative to the repository, or `-m module`) in a
-    fresh Python from the repository root; returns the CompletedProcess."""
+    fresh Python from the repository root; returns the CompletedProcess. With
+    `limit_file_bytes`, RLIMIT_FSIZE is set: a full disk without root (writes past the limit
+    fail with EFBIG; Python ignores SIGXFSZ)."""
+
+    def limit():
+        if limit_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
+
     result = subprocess.run(
         [sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True,
-        timeout=900, env={**os.environ, **(env or {})},
+        timeout=900, env={**os.environ, **(env or {})}, preexec_fn=limit,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
+
+
+def script(args: list, limit_file_bytes: int | None = None):
+    """`run_script` for a test that inspects the failure: not checked."""
+    return run_script(args, check=False, limit_file_bytes=limit_file_bytes)
+
+
+def visible_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def staged_files(folder: Path) -> list[Path]:
+    from bert_tf import file_io
+
+    return [p for p in folder.rglob("*") if file_io.is_unfinished(str(p)) and p.is_file()]
+
+
+def tiny_pretraining_flags(output_dir: Path, **overrides) -> list[str]:
+    """run_pretraining.py on the tiny checkpoint and the optimizer fixture's records."""
+    tiny = fixture_path("tiny_ckpt")
+    flags = dict(bert_config_file=tiny / "bert_config_nodropout.json",
+                 input_file=fixture_path("optimizer", "first8.tfrecord"),
+                 init_checkpoint=tiny / "bert_model.ckpt", output_dir=output_dir,
+                 train_batch_size=8, num_train_steps=2, num_warmup_steps=1,
+                 save_checkpoints_steps=1, iterations_per_loop=1)
+    flags.update(overrides)
+    return ["run_pretraining.py", "--do_train", *[f"--{k}={v}" for k, v in flags.items()]]

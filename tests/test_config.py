@@ -1,8 +1,9 @@
 import json
 
 import pytest
-from conftest import fixture_path
+from conftest import TINY_CONFIG, fixture_path
 
+import bert_tf
 from bert_tf import BertConfig, BertConfigError
 
 
@@ -91,3 +92,9 @@ def test_missing_file(tmp_path):
 def test_activation_is_case_insensitive_like_the_original():
     assert BertConfig(vocab_size=10, hidden_act="GELU").hidden_act == "GELU"
     BertConfig(vocab_size=10, hidden_act="")  # the original treats "" as linear
+
+
+def test_a_config_key_named_like_a_method_is_kept_not_called():
+    config = bert_tf.BertConfig.from_dict({**TINY_CONFIG, "validate": 1, "to_dict": "x"})
+    assert config.to_dict()["validate"] == 1 and config.to_dict()["to_dict"] == "x"
+    assert bert_tf.BertConfig.from_dict(config.to_dict()) == config

@@ -2,13 +2,10 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-from conftest import data_path
+from conftest import REPO, data_path
 
 from bert_tf.data.tokenization import BasicTokenizer, FullTokenizer
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_learned_vocab_round_trips_the_corpus(tmp_path):

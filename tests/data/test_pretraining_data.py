@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import data_path, fixture_path
+from conftest import REPO, data_path, fixture_path
 
 from bert_tf import file_io
 from bert_tf.data import pretraining_data as pd
@@ -17,7 +17,7 @@ from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
 from bert_tf.training.input_pipeline import pretraining_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def tokenizer():

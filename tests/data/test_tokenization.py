@@ -2,7 +2,7 @@ import json
 import random
 
 import pytest
-from conftest import data_path, fixture_path
+from conftest import data_path, fixture_path, one_line_error, script
 
 from bert_tf.data import tokenization
 from bert_tf.data.tokenization import (
@@ -10,6 +10,7 @@ from bert_tf.data.tokenization import (
     FullTokenizer,
     VocabError,
     WordpieceTokenizer,
+    check_vocab_fits,
 )
 from bert_tf.text.fast_tokenization import FastTokenizer
 
@@ -206,3 +207,26 @@ def test_fast_equals_exact_on_every_code_point():
             want = exact.convert_tokens_to_ids(exact.tokenize(lines[index]))
             first = code_points[starts[index]]
             assert ids == want, f"code points from U+{first:04X}"
+
+
+SAMPLE = str(fixture_path("pretrain_public", "sample_text.txt"))
+
+
+
+
+def test_a_vocabulary_larger_than_vocab_size_is_refused_up_front(tmp_path):
+    tiny = fixture_path("tiny_ckpt")
+    config = json.loads((tiny / "bert_config.json").read_text())
+    vocab = (tiny / "vocab.txt").read_text().splitlines()
+    big = tmp_path / "vocab.txt"
+    big.write_text("\n".join(vocab + ["extra1", "extra2"]) + "\n")
+    with pytest.raises(VocabError, match=rf"vocab.txt: {len(vocab) + 2} tokens, but vocab_size"
+                                         rf" in c.json is {config['vocab_size']}"):
+        check_vocab_fits({t: i for i, t in enumerate(vocab + ["extra1", "extra2"])}, str(big),
+                         config["vocab_size"], "c.json")
+    result = script(["extract_features.py", f"--input_file={SAMPLE}",
+                     f"--output_file={tmp_path / 'o.jsonl'}", f"--vocab_file={big}",
+                     f"--bert_config_file={tiny / 'bert_config.json'}",
+                     f"--init_checkpoint={tiny / 'bert_model.ckpt'}", "--layers=-1"])
+    one_line_error(result, "extract_features.py:", f"{big}: {len(vocab) + 2} tokens")
+    assert not (tmp_path / "o.jsonl").exists()

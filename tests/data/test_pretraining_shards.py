@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import data_path, fixture_path
+from conftest import REPO, data_path, fixture_path
 
 from bert_tf.data import pretraining_data as pd
 from bert_tf.data import pretraining_shards as ps
 from bert_tf.data.tokenization import FullTokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 VOCAB = str(fixture_path("minilm_ckpt", "vocab.txt"))
 
 

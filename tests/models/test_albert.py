@@ -4,14 +4,12 @@ checkpoint layout, and a tiny ALBERT that pretrains with sentence-order predicti
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-from conftest import event_scalars, fixture_path
+from conftest import REPO, event_scalars, fixture_path
 
 import bert_tf
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_ALBERT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
                    intermediate_size=37, max_position_embeddings=64, type_vocab_size=2,
                    embedding_size=16, num_hidden_groups=1, inner_group_num=1)

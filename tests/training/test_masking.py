@@ -112,11 +112,9 @@ def test_scripts_pretrain_roberta_style(tmp_path):
     """Unmasked FULL-SENTENCES records, dynamic whole-word masking, no NSP."""
     import subprocess
     import sys
-    from pathlib import Path
 
+    from conftest import REPO as repo
     from conftest import event_scalars
-
-    repo = Path(__file__).resolve().parents[1]
     vocab = fixture_path("tiny_ckpt", "vocab.txt")
     records = tmp_path / "dynamic.tfrecord"
     subprocess.run([sys.executable, str(repo / "create_pretraining_data.py"),

@@ -52,7 +52,8 @@ def prediction_rate(config, arrays: dict, batch_size: int, bucketed: bool,
 
     def dataset_fn(context, _):
         if bucketed:
-            return bucketing.eval_batches(arrays, batch_size, context)
+            return bucketing.eval_batches(arrays, batch_size, context,
+                                          arrays["input_mask"].shape[1])
         return in_order_batches(tf.data.Dataset.from_tensor_slices(arrays), batch_size, context)
 
     def predict_fn(logits, batch):

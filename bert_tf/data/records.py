@@ -4,7 +4,9 @@ record writer of the package goes through file_io's staged (atomic) outputs.
 
 An Example is a map from feature name to a list of int64 or float values; here a feature
 is `(INT64, packed varints)` or `(FLOAT, packed little-endian float32s)` (`int64s`,
-`floats`), and `serialize_example` writes the map's entries in the order asked for.
+`floats`), and `serialize_example` writes the map's entries in the order asked for. A
+`RecordLayout` declares one kind of record once: its writer serializes with it and the
+`tf.data` reader parses with it (training/input_pipeline.parsing_spec).
 (TensorFlow's own serializer orders map entries by a hash seeded per process, so its bytes
 for one Example vary from run to run; these do not.)
 A record is: its length (uint64, little-endian), the length's masked CRC32C, the data,
@@ -13,9 +15,10 @@ the data's masked CRC32C.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import google_crc32c
 
@@ -97,3 +100,24 @@ def serialize_example(order: Sequence[str], features: dict[str, tuple[bytes, byt
         parts += (_entry_header(name, list_tag, len(packed)), packed)
     body = b"".join(parts)
     return b"\x0a" + varint(len(body)) + body
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordLayout:
+    """One kind of feature record: name -> values per record, in the order written (0: one
+    value, read back as a scalar); int64 unless named in `floats` (float32)."""
+
+    lengths: Mapping[str, int]
+    floats: frozenset[str] = frozenset()
+
+    def serialize(self, values: Mapping[str, Sequence]) -> bytes:
+        """One record's tf.train.Example bytes: `values[name]` for every feature, in the
+        layout's order (the same values always give the same bytes)."""
+        features = {}
+        for name, length in self.lengths.items():
+            value = values[name]
+            if len(value) != max(length, 1):
+                raise ValueError(f"record feature {name}: {len(value)} values, the layout "
+                                 f"holds {max(length, 1)}")
+            features[name] = floats(value) if name in self.floats else int64s(value)
+        return serialize_example((), features)

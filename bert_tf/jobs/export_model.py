@@ -13,6 +13,7 @@ from bert_tf import file_io
 from bert_tf.errors import UsageError
 from bert_tf.interop import export, hub_export
 from bert_tf.options import JobOptions, bucketing_option, option
+from bert_tf.training.bucketing import Bucketing
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -56,7 +57,7 @@ def run(options: ExportOptions) -> str:
     module = export.build_module(
         options.bert_config_file, options.vocab_file, options.init_checkpoint,
         options.do_lower_case, options.max_seq_length, options.kind,
-        bucketed=options.bucketing != "none",
+        bucketed=Bucketing(options.bucketing, options.max_seq_length).buckets(is_training=False),
     )
     export_dir = export.export(module, options.export_dir)
     print(f"Exported a {module.kind} model to {export_dir}")

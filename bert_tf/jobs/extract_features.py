@@ -25,7 +25,8 @@ from bert_tf.errors import UsageError
 from bert_tf.jobs import stages
 from bert_tf.models.modeling import BertModel
 from bert_tf.options import DeviceOptions, bucketing_option, option
-from bert_tf.training import bucketing, loop
+from bert_tf.training import bucketing as bucketing_lib
+from bert_tf.training import loop
 from bert_tf.training.checkpoint import load_checkpoint, require_complete
 from bert_tf.training.input_pipeline import in_order_batches
 
@@ -109,7 +110,7 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
     with file_io.StagedOutputs([options.output_file]) as (writer,):
         for line in json_lines(strategy, model, encoded, layer_indexes, options.batch_size,
                                jit_compile=options.jit_compile,
-                               bucketed=options.bucketing != "none"):
+                               bucketing=stages.bucketing_rule(options)):
             writer.write(line + "\n")
     logging.info("Wrote %d lines to %s", len(encoded), options.output_file)
     return len(encoded)
@@ -118,11 +119,11 @@ def run(options: ExtractOptions, strategy: tf.distribute.Strategy) -> int:
 def json_lines(
     strategy: tf.distribute.Strategy, model: BertModel, encoded: list[EncodedInput],
     layer_indexes: list[int], batch_size: int, *, jit_compile: bool = False,
-    bucketed: bool = True,
+    bucketing: bucketing_lib.Bucketing | None = None,
 ) -> Iterator[str]:
-    """One JSON line per input, in input order (the original's structure). `bucketed`:
-    batches of like length, each padded to its bucket (bucketing.py); rows that come early
-    wait for the ones before them."""
+    """One JSON line per input, in input order (the original's structure). Where
+    `bucketing` buckets prediction: batches of like length, each padded to its bucket
+    (bucketing.py); rows that come early wait for the ones before them."""
     count = len(encoded)
     padded = -(-count // batch_size) * batch_size
     length = len(encoded[0].input_ids)
@@ -137,8 +138,8 @@ def json_lines(
         arrays["segment_ids"][row] = item.segment_ids
 
     def dataset_fn(context, _):
-        if bucketed:
-            return bucketing.eval_batches(arrays, batch_size, context)
+        if bucketing is not None and bucketing.buckets(is_training=False):
+            return bucketing_lib.eval_batches(arrays, batch_size, context, length)
         dataset = tf.data.Dataset.from_tensor_slices(arrays)
         return in_order_batches(dataset, context.get_per_replica_batch_size(batch_size), context)
 
@@ -148,7 +149,7 @@ def json_lines(
                 **{f"layer_output_{j}": layers[i] for j, i in enumerate(layer_indexes)}}
 
     batches = loop.predict(strategy, model, predict_fn, dataset_fn, jit_compile)
-    for row in bucketing.rows_in_order(batches, "unique_ids"):
+    for row in bucketing_lib.rows_in_order(batches, "unique_ids"):
         unique_id = int(row["unique_ids"])
         if unique_id >= count:
             continue

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import file_io
+from bert_tf.config import BertConfig
+from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.jobs import stages
+from bert_tf.jobs import fine_tuning, stages
 from bert_tf.models.heads import BertClassifier
 from bert_tf.models.objectives import ClassificationObjective
 from bert_tf.options import FineTuningOptions, option
 from bert_tf.tasks import custom, glue, ner
-from bert_tf.training.input_pipeline import classifier_features
 
 # The file names the GLUE leaderboard expects (MNLI's test here is the matched set).
 SUBMISSION_NAMES = {"cola": "CoLA", "sst-2": "SST-2", "sts-b": "STS-B", "mnli": "MNLI-m"}
@@ -70,51 +70,76 @@ class ClassifierOptions(FineTuningOptions):
 
 
 def run(options: ClassifierOptions, strategy: tf.distribute.Strategy) -> dict:
-    """Runs the requested stages; returns {"eval": results, "predict": path} as done."""
-    config = stages.prepare(options, strategy, ["do_train", "do_eval", "do_predict"],
-                            ["train_batch_size", "eval_batch_size", "predict_batch_size"])
-    custom_data = options.task_name.lower() == custom.CustomTask.name
-    if custom_data:
-        task, train_examples = custom_task(options)
-    else:
-        task = glue.get_task(options.task_name, options.xnli_language)
-        train_examples = (glue.read_examples(task, options.data_dir, "train")
-                          if options.do_train else [])
-    read_examples = custom.read_examples if custom_data else glue.read_examples
-    tokenizer = stages.load_tokenizer(options, config)
-    check_pairs_fit(train_examples, options)
-    train_file = os.path.join(options.output_dir, "train.tf_record")
-    train_records = len(train_examples)
-    if options.do_train:
-        train_records = write_examples(options, task, tokenizer, train_examples, train_file)[0]
-    num_train_steps = int(train_records / options.train_batch_size * options.num_train_epochs)
-    model, optimizer = stages.build(
-        options, strategy, lambda dtype: BertClassifier(config, task.num_labels, dtype=dtype),
-        num_train_steps, int(num_train_steps * options.warmup_proportion),
-    )
-    objective = ClassificationObjective(task.is_regression, task.multi_label)
-    spec = classifier_features(options.max_seq_length, task.is_regression,
-                               task.num_labels if task.multi_label else 0)
+    """Runs the requested stages (jobs/fine_tuning.py); returns {"eval": results,
+    "predict": path} as done."""
+    return fine_tuning.run(options, strategy, ClassifierTask)
 
-    def predict(split: str, name: str, batch_size: int) -> dict[str, np.ndarray]:
-        examples = read_examples(task, options.data_dir, split)
-        check_pairs_fit(examples, options)
-        path = os.path.join(options.output_dir, f"{name}.tf_record")
-        _, owners = write_examples(options, task, tokenizer, examples, path, batch_size)
+
+class ClassifierTask:
+    """A GLUE/XNLI task, or your own files (`--task_name=custom`), for the driver."""
+
+    stages = ("do_train", "do_eval", "do_predict")
+    batch_flags = ("train_batch_size", "eval_batch_size", "predict_batch_size")
+
+    def __init__(self, options: ClassifierOptions, tokenizer: FullTokenizer):
+        self.options, self.tokenizer = options, tokenizer
+        self.custom = options.task_name.lower() == custom.CustomTask.name
+        if self.custom:
+            self.task, self.train_examples = custom_task(options)
+        else:
+            self.task = glue.get_task(options.task_name, options.xnli_language)
+            self.train_examples = (glue.read_examples(self.task, options.data_dir, "train")
+                                   if options.do_train else [])
+        check_pairs_fit(self.train_examples, options)
+        self.layout = glue.task_layout(self.task, options.max_seq_length)
+        self.objective = ClassificationObjective(self.task.is_regression, self.task.multi_label)
+
+    def write_training_records(self, path: str) -> int:
+        return write_examples(self.options, self.task, self.tokenizer, self.train_examples,
+                              path)[0]
+
+    def make_model(self, config: BertConfig, dtype_policy: str) -> BertClassifier:
+        return BertClassifier(config, self.task.num_labels, dtype=dtype_policy)
+
+    def split_outputs(self, predictor: fine_tuning.Predictor, split: str, name: str,
+                      batch_size: int) -> dict[str, np.ndarray]:
+        """The predicted outputs of a split's examples (windows averaged per example)."""
+        read = custom.read_examples if self.custom else glue.read_examples
+        examples = read(self.task, self.options.data_dir, split)
+        check_pairs_fit(examples, self.options)
+        path = os.path.join(self.options.output_dir, f"{name}.tf_record")
+        _, owners = write_examples(self.options, self.task, self.tokenizer, examples, path,
+                                   batch_size)
         logging.info("%s: %d examples", split, len(examples))
-        dataset_fn = stages.record_batches(options, path, spec, batch_size, False)
-        outputs = stages.predict(strategy, model, objective.predict, dataset_fn, options)
+        outputs = predictor.outputs(path, self.layout, batch_size)
         if owners is None:
             return outputs
-        return custom.average_windows(task, outputs, owners, len(examples))
+        return custom.average_windows(self.task, outputs, owners, len(examples))
 
-    global_step = stages.train_or_restore(
-        options, strategy, model, optimizer, objective=objective,
-        dataset_fn=stages.record_batches(options, train_file, spec, options.train_batch_size,
-                                         True),
-        num_train_steps=num_train_steps,
-    )
-    return evaluate_and_predict(options, strategy, task, predict, global_step)
+    def evaluate(self, predictor: fine_tuning.Predictor) -> dict[str, float]:
+        """eval_results.txt's values (MNLI: both dev sets); a custom task also writes
+        dev_predictions.tsv."""
+        results, batch_size = {}, self.options.eval_batch_size
+        for split, suffix in zip(self.task.dev_splits, ("", "_mismatched"), strict=False):
+            outputs = self.split_outputs(predictor, split, "eval", batch_size)
+            if self.custom and not self.task.is_regression:
+                metrics = {**glue.loss_metrics(outputs, batch_size),
+                           **custom.compute_metrics(self.task, outputs)}
+            else:
+                metrics = glue.compute_metrics(self.task, outputs, batch_size)
+            if self.custom and predictor.chief:
+                write_label_names(self.task, outputs, self.options.output_dir,
+                                  "dev_predictions.tsv")
+            results.update({f"{key}{suffix}": value for key, value in metrics.items()})
+        return results
+
+    def predict(self, predictor: fine_tuning.Predictor) -> dict:
+        """The test files (`write_predictions`), written by the chief."""
+        outputs = self.split_outputs(predictor, "test", "predict",
+                                     self.options.predict_batch_size)
+        if not predictor.chief:
+            return {}
+        return {"predict": write_predictions(self.task, outputs, self.options.output_dir)}
 
 
 def write_examples(options: ClassifierOptions, task, tokenizer, examples: list, path: str,
@@ -136,33 +161,6 @@ def write_examples(options: ClassifierOptions, task, tokenizer, examples: list, 
     glue.write_feature_records(features, task, options.max_seq_length, path, pad_to_multiple)
     logging.info("%d examples in %d windows", len(examples), len(features))
     return len(features), owners
-
-
-def evaluate_and_predict(options: ClassifierOptions, strategy: tf.distribute.Strategy, task,
-                         predict: Callable, global_step: int) -> dict:
-    """`do_eval`: eval_results.txt (and, for a custom task, dev_predictions.tsv);
-    `do_predict`: the test files (`write_predictions`)."""
-    result: dict = {}
-    chief = strategy.extended.should_checkpoint
-    if options.do_eval:
-        results = {}
-        for split, suffix in zip(task.dev_splits, ("", "_mismatched"), strict=False):
-            outputs = predict(split, "eval", options.eval_batch_size)
-            if isinstance(task, custom.CustomTask) and not task.is_regression:
-                metrics = {**glue.loss_metrics(outputs, options.eval_batch_size),
-                           **custom.compute_metrics(task, outputs)}
-            else:
-                metrics = glue.compute_metrics(task, outputs, options.eval_batch_size)
-            if isinstance(task, custom.CustomTask) and chief:
-                write_label_names(task, outputs, options.output_dir, "dev_predictions.tsv")
-            results.update({f"{key}{suffix}": value for key, value in metrics.items()})
-        result["eval"] = stages.report(strategy, options.output_dir,
-                                       {**results, "global_step": global_step})
-    if options.do_predict:
-        outputs = predict("test", "predict", options.predict_batch_size)
-        if chief:
-            result["predict"] = write_predictions(task, outputs, options.output_dir)
-    return result
 
 
 def write_predictions(task: glue.Task, outputs: dict, output_dir: str) -> str:
@@ -232,7 +230,8 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
         raise UsageError(f"labels: a classifier needs at least two labels (one for "
                          f"--multi_label), found {list(task.labels)}")
     if (task.multi_label and len(task.labels) == options.max_seq_length
-            and options.bucketing != "none"):  # bucketing cuts [S]-wide features
+            and stages.bucketing_rule(options).buckets(is_training=False)):
+        # bucketing cuts [S]-wide features
         raise UsageError(f"multi_label with {len(task.labels)} labels = max_seq_length: "
                          f"bucketing would cut the labels as positions; pass --bucketing=none")
     if task.labels is not None and options.do_train:

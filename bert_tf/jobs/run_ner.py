@@ -18,14 +18,14 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import file_io
+from bert_tf.config import BertConfig
 from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.jobs import stages
+from bert_tf.jobs import fine_tuning
 from bert_tf.models.heads import BertTokenClassifier
 from bert_tf.models.objectives import TokenClassificationObjective
 from bert_tf.options import FineTuningOptions, option
 from bert_tf.tasks import ner, ner_eval
-from bert_tf.training.input_pipeline import ner_features
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -45,48 +45,74 @@ class NerOptions(FineTuningOptions):
 
 
 def run(options: NerOptions, strategy: tf.distribute.Strategy) -> dict:
-    """Runs the requested stages; returns {"eval": results, "predict": path} as done."""
-    config = stages.prepare(options, strategy, ["do_train", "do_eval", "do_predict"],
-                            ["train_batch_size", "eval_batch_size", "predict_batch_size"])
-    if options.doc_stride < 1:
-        raise UsageError(f"doc_stride must be at least 1, found {options.doc_stride}")
-    window = options.max_seq_length - 2  # the pieces of a window, between [CLS] and [SEP]
-    if options.doc_stride >= window:
-        logging.warning("doc_stride=%d is not below the window of max_seq_length - 2 = %d "
-                        "pieces: the windows of a long sentence will not overlap",
-                        options.doc_stride, window)
-    tokenizer = stages.load_tokenizer(options, config)
-    train = read(options, "train") if options.do_train else []
-    labels = label_list(options, train)
-    train_file = os.path.join(options.output_dir, "train.tf_record")
-    train_windows = 0
-    if options.do_train:
-        train_windows = len(ner.write_features(
-            ner.convert_sentences(train, tokenizer, labels, options.max_seq_length,
-                                  options.doc_stride, document_context=options.document_context),
-            train_file, options.max_seq_length))
-    num_train_steps = int(train_windows / options.train_batch_size * options.num_train_epochs)
-    model, optimizer = stages.build(
-        options, strategy, lambda dtype: BertTokenClassifier(config, len(labels), dtype=dtype),
-        num_train_steps, int(num_train_steps * options.warmup_proportion),
-    )
-    global_step = stages.train_or_restore(
-        options, strategy, model, optimizer, objective=TokenClassificationObjective(),
-        dataset_fn=stages.record_batches(options, train_file, ner_features(
-            options.max_seq_length), options.train_batch_size, True),
-        num_train_steps=num_train_steps,
-    )
-    result: dict = {}
-    if options.do_eval:
-        counts = predict(options, strategy, model, tokenizer, labels, split="dev",
-                         batch_size=options.eval_batch_size)
-        result["eval"] = stages.report(strategy, options.output_dir,
-                                       {**eval_results(counts), "global_step": global_step})
-    if options.do_predict:
-        predict(options, strategy, model, tokenizer, labels, split="test",
-                batch_size=options.predict_batch_size)
-        result["predict"] = os.path.join(options.output_dir, "test_predictions.txt")
-    return result
+    """Runs the requested stages (jobs/fine_tuning.py); returns {"eval": results,
+    "predict": path} as done."""
+    return fine_tuning.run(options, strategy, NerTask)
+
+
+class NerTask:
+    """CoNLL-style named-entity recognition for the driver: windows of word pieces, a label
+    on each word's first piece."""
+
+    stages = ("do_train", "do_eval", "do_predict")
+    batch_flags = ("train_batch_size", "eval_batch_size", "predict_batch_size")
+
+    def __init__(self, options: NerOptions, tokenizer: FullTokenizer):
+        if options.doc_stride < 1:
+            raise UsageError(f"doc_stride must be at least 1, found {options.doc_stride}")
+        window = options.max_seq_length - 2  # the pieces of a window, between [CLS] and [SEP]
+        if options.doc_stride >= window:
+            logging.warning("doc_stride=%d is not below the window of max_seq_length - 2 = %d "
+                            "pieces: the windows of a long sentence will not overlap",
+                            options.doc_stride, window)
+        self.options, self.tokenizer = options, tokenizer
+        self.train = read(options, "train") if options.do_train else []
+        self.labels = label_list(options, self.train)
+        self.layout = ner.ner_layout(options.max_seq_length)
+        self.objective = TokenClassificationObjective()
+
+    def windows(self, sentences: list[ner.Sentence]):
+        """The sentences' windows (ner.convert_sentences)."""
+        return ner.convert_sentences(sentences, self.tokenizer, self.labels,
+                                     self.options.max_seq_length, self.options.doc_stride,
+                                     document_context=self.options.document_context)
+
+    def write_training_records(self, path: str) -> int:
+        return len(ner.write_features(self.windows(self.train), path,
+                                      self.options.max_seq_length))
+
+    def make_model(self, config: BertConfig, dtype_policy: str) -> BertTokenClassifier:
+        return BertTokenClassifier(config, len(self.labels), dtype=dtype_policy)
+
+    def evaluate(self, predictor: fine_tuning.Predictor) -> dict[str, float]:
+        return eval_results(self.predict_split(predictor, "dev", self.options.eval_batch_size))
+
+    def predict(self, predictor: fine_tuning.Predictor) -> dict:
+        self.predict_split(predictor, "test", self.options.predict_batch_size)
+        return {"predict": os.path.join(self.options.output_dir, "test_predictions.txt")}
+
+    def predict_split(self, predictor: fine_tuning.Predictor, split: str,
+                      batch_size: int) -> dict:
+        """Predicts a split's words; writes `<dev|test>_predictions.txt` on the chief;
+        returns {"conlleval": its counts, "loss": the mean loss over labelled pieces}."""
+        options = self.options
+        sentences = read(options, split)
+        ner.check_labels(sentences, self.labels, os.path.join(options.data_dir, f"{split}.txt"))
+        record_file = os.path.join(options.output_dir,
+                                   "eval.tf_record" if split == "dev" else "predict.tf_record")
+        features = ner.write_features(self.windows(sentences), record_file,
+                                      options.max_seq_length, pad_to_multiple=batch_size)
+        logging.info("%s: %d sentences in %d windows", split, len(sentences), len(features))
+        outputs = predictor.outputs(record_file, self.layout, batch_size)
+        predicted = ner.word_predictions(sentences, features, outputs["predictions"],
+                                         self.labels)
+        lines = ner.prediction_lines(sentences, predicted)
+        if predictor.chief:
+            file_io.write_atomically(os.path.join(options.output_dir, f"{split}_predictions.txt"),
+                                     "".join(lines))
+        weights = outputs["label_weights"].astype(bool)
+        counts = ner_eval.count(ner_eval.read_rows(lines))
+        return {"conlleval": counts, "loss": float(outputs["per_token_loss"][weights].mean())}
 
 
 def read(options: NerOptions, split: str) -> list[ner.Sentence]:
@@ -107,35 +133,6 @@ def label_list(options: NerOptions, train: list[ner.Sentence]) -> list[str]:
     except FileNotFoundError:
         raise UsageError(f"output_dir: {path} is missing: it holds the labels of the model "
                          f"that was trained there; train first (--do_train)") from None
-
-
-def predict(options: NerOptions, strategy: tf.distribute.Strategy, model: BertTokenClassifier,
-            tokenizer: FullTokenizer, labels: list[str], *, split: str,
-            batch_size: int) -> dict:
-    """Predicts a split's words; writes `<dev|test>_predictions.txt` on the chief; returns
-    {"conlleval": its counts, "loss": the mean loss over labelled pieces}."""
-    sentences = read(options, split)
-    path = os.path.join(options.data_dir, f"{split}.txt")
-    ner.check_labels(sentences, labels, path)
-    record_file = os.path.join(options.output_dir,
-                               "eval.tf_record" if split == "dev" else "predict.tf_record")
-    features = ner.write_features(
-        ner.convert_sentences(sentences, tokenizer, labels, options.max_seq_length,
-                              options.doc_stride, document_context=options.document_context),
-        record_file, options.max_seq_length, pad_to_multiple=batch_size)
-    logging.info("%s: %d sentences in %d windows", split, len(sentences), len(features))
-    outputs = stages.predict(
-        strategy, model, TokenClassificationObjective().predict,
-        stages.record_batches(options, record_file, ner_features(options.max_seq_length),
-                              batch_size, False), options)
-    predicted = ner.word_predictions(sentences, features, outputs["predictions"], labels)
-    lines = ner.prediction_lines(sentences, predicted)
-    if strategy.extended.should_checkpoint:
-        file_io.write_atomically(os.path.join(options.output_dir, f"{split}_predictions.txt"),
-                                 "".join(lines))
-    weights = outputs["label_weights"].astype(bool)
-    counts = ner_eval.count(ner_eval.read_rows(lines))
-    return {"conlleval": counts, "loss": float(outputs["per_token_loss"][weights].mean())}
 
 
 def eval_results(counts: dict) -> dict:

@@ -17,15 +17,14 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf import file_io
+from bert_tf.config import BertConfig
 from bert_tf.data.tokenization import FullTokenizer
 from bert_tf.errors import UsageError
-from bert_tf.jobs import stages
+from bert_tf.jobs import fine_tuning, stages
 from bert_tf.models.heads import BertSpanModel
 from bert_tf.models.objectives import SpanObjective
 from bert_tf.options import FineTuningOptions, bucketing_option, option
 from bert_tf.tasks import squad, squad_eval
-from bert_tf.training import loop
-from bert_tf.training.input_pipeline import squad_features
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -51,76 +50,74 @@ class SquadOptions(FineTuningOptions):
 
 
 def run(options: SquadOptions, strategy: tf.distribute.Strategy) -> dict:
-    """Runs the requested stages; returns {"metrics": ...} when predictions were scored."""
-    config = stages.prepare(options, strategy, ["do_train", "do_predict"],
-                            ["train_batch_size", "predict_batch_size"])
-    validate(options)
-    tokenizer = stages.load_tokenizer(options, config)
-    train_examples = []
-    if options.do_train:
-        train_examples, skipped = squad.read_squad_examples(
-            options.train_file, True, options.version_2_with_negative)
-        logging.info("%d training questions (%d skipped: answer not found)",
-                     len(train_examples), skipped)
-    num_train_steps = int(len(train_examples) / options.train_batch_size
-                          * options.num_train_epochs)
-    model, optimizer = stages.build(
-        options, strategy, lambda dtype: BertSpanModel(config, dtype=dtype),
-        num_train_steps, int(num_train_steps * options.warmup_proportion),
-    )
-    train_file = os.path.join(options.output_dir, "train.tf_record")
-    if options.do_train:
-        squad.write_features(windows(squad.shuffle_for_training(train_examples), tokenizer,
-                                     options, is_training=True), train_file, is_training=True)
-    spec = squad_features(options.max_seq_length, is_training=True)
-    stages.train_or_restore(
-        options, strategy, model, optimizer, objective=SpanObjective(),
-        dataset_fn=stages.record_batches(options, train_file, spec, options.train_batch_size,
-                                         True),
-        num_train_steps=num_train_steps,
-    )
-    return predict(options, strategy, model, tokenizer) if options.do_predict else {}
+    """Runs the requested stages (jobs/fine_tuning.py); returns {"metrics": ...} when
+    predictions were scored."""
+    return fine_tuning.run(options, strategy, SquadTask)
 
 
-def windows(examples: list[squad.SquadExample], tokenizer: FullTokenizer,
-            options: SquadOptions, is_training: bool):
-    """The examples' doc-stride windows (squad.convert_examples_to_features)."""
-    return squad.convert_examples_to_features(
-        examples, tokenizer, options.max_seq_length, options.doc_stride,
-        options.max_query_length, is_training,
-    )
+class SquadTask:
+    """SQuAD 1.1 / 2.0 for the driver: doc-stride windows, a start and an end per piece.
+    It has no separate evaluation: prediction scores the predict file when it has answers."""
 
+    stages = ("do_train", "do_predict")
+    batch_flags = ("train_batch_size", "predict_batch_size")
 
-def predict(options: SquadOptions, strategy: tf.distribute.Strategy, model: BertSpanModel,
-            tokenizer: FullTokenizer) -> dict:
-    """Predicts `predict_file`, writes the prediction files on the chief and scores them
-    when the file has answers (see write_predictions)."""
-    v2 = options.version_2_with_negative
-    examples, _ = squad.read_squad_examples(options.predict_file, False, v2)
-    eval_file = os.path.join(options.output_dir, "eval.tf_record")
-    eval_features = squad.write_features(windows(examples, tokenizer, options, False),
-                                         eval_file, False,
-                                         pad_to_multiple=options.predict_batch_size)
-    logging.info("Predicting %d questions (%d windows)", len(examples), len(eval_features))
-    if options.bucketing != "none":
-        logging.warning("--bucketing=%s: the n-best search never ranks positions past a "
-                        "batch's bucket (the original ranks padding too, then drops it), so "
-                        "n-best lists can differ from the original's; --bucketing=none (the "
-                        "default) reproduces them in every case", options.bucketing)
-    spec = squad_features(options.max_seq_length, is_training=False)
-    results = squad.collect_results(loop.predict(
-        strategy, model, SpanObjective().predict,
-        stages.record_batches(options, eval_file, spec, options.predict_batch_size, False),
-        options.jit_compile,
-    ))
-    predictions = squad.postprocess(
-        examples, eval_features, results, options.n_best_size, options.max_answer_length,
-        do_lower_case=options.do_lower_case, version_2_with_negative=v2,
-        null_score_diff_threshold=options.null_score_diff_threshold,
-    )
-    if not strategy.extended.should_checkpoint:
-        return {}
-    return write_predictions(options, *predictions)
+    def __init__(self, options: SquadOptions, tokenizer: FullTokenizer):
+        validate(options)
+        self.options, self.tokenizer = options, tokenizer
+        self.train_examples = []
+        if options.do_train:
+            self.train_examples, skipped = squad.read_squad_examples(
+                options.train_file, True, options.version_2_with_negative)
+            logging.info("%d training questions (%d skipped: answer not found)",
+                         len(self.train_examples), skipped)
+        self.layout = squad.squad_layout(options.max_seq_length, is_training=True)
+        self.objective = SpanObjective()
+
+    def windows(self, examples: list[squad.SquadExample], is_training: bool):
+        """The examples' doc-stride windows (squad.convert_examples_to_features)."""
+        options = self.options
+        return squad.convert_examples_to_features(
+            examples, self.tokenizer, options.max_seq_length, options.doc_stride,
+            options.max_query_length, is_training,
+        )
+
+    def write_training_records(self, path: str) -> int:
+        """The shuffled questions' windows; returns the questions (the original's step count
+        counts them, not the windows)."""
+        squad.write_features(self.windows(squad.shuffle_for_training(self.train_examples), True),
+                             path, is_training=True)
+        return len(self.train_examples)
+
+    def make_model(self, config: BertConfig, dtype_policy: str) -> BertSpanModel:
+        return BertSpanModel(config, dtype=dtype_policy)
+
+    def predict(self, predictor: fine_tuning.Predictor) -> dict:
+        """Predicts `predict_file`, writes the prediction files on the chief and scores them
+        when the file has answers (see write_predictions)."""
+        options = self.options
+        v2 = options.version_2_with_negative
+        examples, _ = squad.read_squad_examples(options.predict_file, False, v2)
+        eval_file = os.path.join(options.output_dir, "eval.tf_record")
+        eval_features = squad.write_features(self.windows(examples, False), eval_file, False,
+                                             pad_to_multiple=options.predict_batch_size)
+        logging.info("Predicting %d questions (%d windows)", len(examples), len(eval_features))
+        if stages.bucketing_rule(options).buckets(is_training=False):
+            logging.warning("--bucketing=%s: the n-best search never ranks positions past a "
+                            "batch's bucket (the original ranks padding too, then drops it), "
+                            "so n-best lists can differ from the original's; --bucketing=none "
+                            "(the default) reproduces them in every case", options.bucketing)
+        layout = squad.squad_layout(options.max_seq_length, is_training=False)
+        results = squad.collect_results(
+            predictor.batches(eval_file, layout, options.predict_batch_size))
+        predictions = squad.postprocess(
+            examples, eval_features, results, options.n_best_size, options.max_answer_length,
+            do_lower_case=options.do_lower_case, version_2_with_negative=v2,
+            null_score_diff_threshold=options.null_score_diff_threshold,
+        )
+        if not predictor.chief:
+            return {}
+        return write_predictions(options, *predictions)
 
 
 def validate(options: SquadOptions) -> None:

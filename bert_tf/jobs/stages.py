@@ -30,6 +30,7 @@ from absl import logging
 
 from bert_tf import file_io
 from bert_tf.config import BertConfig
+from bert_tf.data.records import RecordLayout
 from bert_tf.data.tokenization import (
     FullTokenizer,
     check_vocab_fits,
@@ -39,7 +40,7 @@ from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.options import FineTuningOptions, TrainingOptions
 from bert_tf.training import bucketing, loop, resume
 from bert_tf.training import checkpoint as checkpoint_lib
-from bert_tf.training.input_pipeline import decode_record, feature_dataset
+from bert_tf.training.input_pipeline import decode_record, feature_dataset, parsing_spec
 from bert_tf.training.optimization import create_optimizer
 
 MIXED_PRECISION = {"": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -68,7 +69,7 @@ def prepare(options: TrainingOptions, strategy: tf.distribute.Strategy,
     return config
 
 
-def load_tokenizer(options: FineTuningOptions, config: BertConfig) -> FullTokenizer:
+def checked_tokenizer(options: FineTuningOptions, config: BertConfig) -> FullTokenizer:
     """The vocabulary's tokenizer, checked against the config and the checkpoint's case."""
     validate_case_matches_checkpoint(options.do_lower_case, options.init_checkpoint)
     tokenizer = FullTokenizer(options.vocab_file, options.do_lower_case)
@@ -106,32 +107,39 @@ def train_or_restore(options: TrainingOptions, strategy: tf.distribute.Strategy,
     return int(optimizer.iterations.numpy())
 
 
-def record_batches(options: FineTuningOptions, path: str, spec: dict, batch_size: int,
-                   is_training: bool) -> loop.DatasetFn:
-    """The driver's dataset_fn over a feature-record file (`input_pipeline.feature_dataset`),
-    length-bucketed as `--bucketing` says (evaluation and prediction batches then carry
-    `example_index`: see `predict`)."""
-    bucketed = options.bucketing == "all" or (options.bucketing == "eval" and not is_training)
+def record_batches(options: FineTuningOptions, path: str, layout: RecordLayout,
+                   batch_size: int, is_training: bool) -> loop.DatasetFn:
+    """The driver's dataset_fn over a feature-record file of `layout`
+    (`input_pipeline.feature_dataset`), length-bucketed as `--bucketing` says (evaluation
+    and prediction batches then carry `example_index`: see `predict`)."""
+    rule = bucketing_rule(options)
+    spec = parsing_spec(layout)
 
     def make(context: tf.distribute.InputContext, start_step: int) -> tf.data.Dataset:
-        if bucketed and not is_training:
+        if rule.buckets(is_training) and not is_training:
             arrays = bucketing.read_arrays(path, functools.partial(decode_record, features=spec))
-            return bucketing.eval_batches(arrays, batch_size, context)
+            return bucketing.eval_batches(arrays, batch_size, context, rule.max_seq_length)
         return feature_dataset(
             path, spec, batch_size, is_training, shuffle=not options.deterministic,
-            seed=options.seed, input_context=context, start_step=start_step, bucketed=bucketed,
+            seed=options.seed, input_context=context, start_step=start_step, bucketing=rule,
         )
 
     return make
+
+
+def bucketing_rule(options) -> bucketing.Bucketing:
+    """`--bucketing` and `--max_seq_length` of a job's options, as one rule."""
+    return bucketing.Bucketing(options.bucketing, options.max_seq_length)
 
 
 def predict(strategy: tf.distribute.Strategy, model: keras.Model, predict_fn: Callable,
             dataset_fn: loop.DatasetFn, options: FineTuningOptions) -> dict[str, np.ndarray]:
     """`predict_fn(outputs, batch)` over the whole dataset (`record_batches`), rows
     concatenated in the file's order; per-position outputs [B, max_seq_length, ...]."""
-    bucketed = options.bucketing != "none"
+    rule = bucketing_rule(options)
+    bucketed = rule.buckets(is_training=False)
     if bucketed:
-        predict_fn = bucketing.keeping_example_order(predict_fn, options.max_seq_length)
+        predict_fn = bucketing.keeping_example_order(predict_fn, rule.max_seq_length)
     started = time.time()
     batches = list(loop.predict(strategy, model, predict_fn, dataset_fn,
                                     options.jit_compile))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import os
 
@@ -271,21 +272,30 @@ def write_feature_records(features: list[InputFeatures], task: Task, max_seq_len
     return records.write_tfrecords(path, (record_bytes(feature, task) for feature in features))
 
 
+@functools.cache
+def classifier_layout(max_seq_length: int, is_regression: bool,
+                      multi_label_width: int = 0) -> records.RecordLayout:
+    """run_classifier.py's records, the original's: `label_ids` one int64 (a class), one
+    float (regression) or `multi_label_width` floats (multi-hot, custom tasks)."""
+    return records.RecordLayout(
+        {"input_ids": max_seq_length, "input_mask": max_seq_length,
+         "segment_ids": max_seq_length, "label_ids": multi_label_width, "is_real_example": 0},
+        floats=frozenset({"label_ids"}) if is_regression or multi_label_width else frozenset())
+
+
+def task_layout(task: Task, max_seq_length: int) -> records.RecordLayout:
+    """The layout of `task`'s records."""
+    return classifier_layout(max_seq_length, task.is_regression,
+                             task.num_labels if task.multi_label else 0)
+
+
 def record_bytes(feature: InputFeatures, task: Task) -> bytes:
-    """One serialized tf.train.Example of the original's classifier features (entries in a
-    fixed order, so the same features always give the same bytes; see records.py)."""
-    if task.multi_label:
-        label = records.floats(feature.label_id)
-    elif task.is_regression:
-        label = records.floats([feature.label_id])
-    else:
-        label = records.int64s([feature.label_id])
-    return records.serialize_example((), {
-        "input_ids": records.int64s(feature.input_ids),
-        "input_mask": records.int64s(feature.input_mask),
-        "segment_ids": records.int64s(feature.segment_ids),
-        "label_ids": label,
-        "is_real_example": records.int64s([int(feature.is_real_example)]),
+    """One record of the original's classifier features (see `classifier_layout`)."""
+    label = feature.label_id if task.multi_label else [feature.label_id]
+    return task_layout(task, len(feature.input_ids)).serialize({
+        "input_ids": feature.input_ids, "input_mask": feature.input_mask,
+        "segment_ids": feature.segment_ids, "label_ids": label,
+        "is_real_example": [int(feature.is_real_example)],
     })
 
 

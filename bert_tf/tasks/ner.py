@@ -269,14 +269,19 @@ def context_pieces(sentences: Sequence[Sentence], pieces: list[list[list[str]]],
     return before[len(before) - left:], after[:right]
 
 
+def ner_layout(max_seq_length: int) -> records.RecordLayout:
+    """run_ner.py's records: per piece its id, mask, segment, label and label weight (1 on
+    the first piece of a word the window scores)."""
+    return records.RecordLayout({name: max_seq_length for name in (
+        "input_ids", "input_mask", "segment_ids", "label_ids", "label_weights")})
+
+
 def record_bytes(feature: NerFeatures) -> bytes:
-    """One serialized tf.train.Example of a window (segment ids all 0)."""
-    return records.serialize_example((), {
-        "input_ids": records.int64s(feature.input_ids),
-        "input_mask": records.int64s(feature.input_mask),
-        "segment_ids": records.int64s([0] * len(feature.input_ids)),
-        "label_ids": records.int64s(feature.label_ids),
-        "label_weights": records.int64s(feature.label_weights),
+    """One record of a window's features (see `ner_layout`)."""
+    return ner_layout(len(feature.input_ids)).serialize({
+        "input_ids": feature.input_ids, "input_mask": feature.input_mask,
+        "segment_ids": [0] * len(feature.input_ids), "label_ids": feature.label_ids,
+        "label_weights": feature.label_weights,
     })
 
 

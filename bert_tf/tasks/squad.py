@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -314,22 +315,28 @@ def shuffle_for_training(examples: list[SquadExample]) -> list[SquadExample]:
     return examples
 
 
+@functools.cache
+def squad_layout(max_seq_length: int, is_training: bool) -> records.RecordLayout:
+    """run_squad.py's records: a window's unique id and pieces; training records also hold
+    the answer (start and end piece, is_impossible)."""
+    lengths = {"unique_ids": 0, "input_ids": max_seq_length, "input_mask": max_seq_length,
+               "segment_ids": max_seq_length}
+    if is_training:
+        lengths.update(start_positions=0, end_positions=0, is_impossible=0)
+    return records.RecordLayout(lengths)
+
+
 def record_bytes(unique_id: int, input_ids: list[int], input_mask: list[int],
                  segment_ids: list[int], answer: tuple[int, int, bool] | None = None) -> bytes:
-    """One serialized tf.train.Example of a SQuAD window (entries in a fixed order; see
-    records.py); `answer` (start, end, is_impossible) for training."""
-    features = {
-        "unique_ids": records.int64s([unique_id]),
-        "input_ids": records.int64s(input_ids),
-        "input_mask": records.int64s(input_mask),
-        "segment_ids": records.int64s(segment_ids),
-    }
+    """One record of a SQuAD window (see `squad_layout`); `answer` (start, end,
+    is_impossible) for training."""
+    values = {"unique_ids": [unique_id], "input_ids": input_ids, "input_mask": input_mask,
+              "segment_ids": segment_ids}
     if answer is not None:
         start, end, is_impossible = answer
-        features["start_positions"] = records.int64s([start])
-        features["end_positions"] = records.int64s([end])
-        features["is_impossible"] = records.int64s([int(is_impossible)])
-    return records.serialize_example((), features)
+        values.update(start_positions=[start], end_positions=[end],
+                      is_impossible=[int(is_impossible)])
+    return squad_layout(len(input_ids), answer is not None).serialize(values)
 
 
 def write_features(

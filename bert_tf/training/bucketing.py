@@ -28,11 +28,34 @@ for run_squad.py, whose n-best search the original runs over padding positions t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from bert_tf.errors import UsageError
+
+MODES = ("none", "eval", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucketing:
+    """`--bucketing` as every job asks it: which batches are bucketed, and the one source of
+    the sequence length buckets are cut from (the `max_seq_length` flag)."""
+
+    mode: str  # none | eval | all
+    max_seq_length: int
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UsageError(f"bucketing: expected one of {', '.join(MODES)}, got {self.mode!r}")
+
+    def buckets(self, is_training: bool) -> bool:
+        """Whether training batches (`all`), or evaluation and prediction batches (`eval`,
+        `all`), are bucketed."""
+        return self.mode == "all" or (self.mode == "eval" and not is_training)
 
 
 def bucket_width(max_seq_length: int) -> int:
@@ -88,12 +111,11 @@ def read_arrays(path: str, decode: Callable[[tf.Tensor], dict]) -> dict[str, np.
 
 
 def eval_batches(arrays: dict[str, np.ndarray], batch_size: int,
-                 context: tf.distribute.InputContext) -> tf.data.Dataset:
+                 context: tf.distribute.InputContext, max_seq_length: int) -> tf.data.Dataset:
     """Per-replica batches of `arrays` (rows of features; `input_mask` [N, S] among them),
     grouped by length (`plan`), each feature of length S cut to the batch's bucket, plus
     `example_index` [b] (the rows). The replicas of one step share a global batch, dealt
     in turn as `input_pipeline.in_order_batches` does."""
-    max_seq_length = arrays["input_mask"].shape[1]
     batches = plan(arrays["input_mask"].sum(axis=1), batch_size, max_seq_length)
     logging.info("Bucketing: %s", describe(batches, max_seq_length))
     per_replica = context.get_per_replica_batch_size(batch_size)

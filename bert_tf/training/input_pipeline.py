@@ -7,8 +7,9 @@ import re
 import tensorflow as tf
 
 from bert_tf import file_io
+from bert_tf.data.records import RecordLayout
 from bert_tf.errors import BertTfError
-from bert_tf.training import bucketing
+from bert_tf.training import bucketing as bucketing_lib
 from bert_tf.training.masking import DynamicMasking, mask_batch
 
 
@@ -32,30 +33,9 @@ def pretraining_features(max_seq_length: int, max_predictions_per_seq: int) -> d
     }, floats=("masked_lm_weights",))
 
 
-def classifier_features(max_seq_length: int, is_regression: bool,
-                        multi_label_width: int = 0) -> dict:
-    """The spec of a run_classifier.py record (tasks/glue.py writes them): `label_ids` one
-    int64 (a class), one float (regression) or `multi_label_width` floats (multi-hot)."""
-    return fixed_features({
-        "input_ids": max_seq_length, "input_mask": max_seq_length,
-        "segment_ids": max_seq_length, "label_ids": multi_label_width, "is_real_example": 0,
-    }, floats=("label_ids",) if is_regression or multi_label_width else ())
-
-
-def ner_features(max_seq_length: int) -> dict:
-    """The spec of a run_ner.py record (tasks/ner.py writes them)."""
-    return fixed_features({name: max_seq_length for name in (
-        "input_ids", "input_mask", "segment_ids", "label_ids", "label_weights")})
-
-
-def squad_features(max_seq_length: int, is_training: bool) -> dict:
-    """The spec of a run_squad.py record (tasks/squad.py writes them); training records
-    also hold the answer."""
-    lengths = {"unique_ids": 0, "input_ids": max_seq_length, "input_mask": max_seq_length,
-               "segment_ids": max_seq_length}
-    if is_training:
-        lengths.update(start_positions=0, end_positions=0, is_impossible=0)
-    return fixed_features(lengths)
+def parsing_spec(layout: RecordLayout) -> dict:
+    """The parsing spec of a task's feature records (the layout its writer serialized)."""
+    return fixed_features(dict(layout.lengths), floats=tuple(layout.floats))
 
 
 def decode_record(record: tf.Tensor, features: dict) -> dict:
@@ -148,12 +128,13 @@ def feature_dataset(
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     start_step: int = 0,
-    bucketed: bool = False,
+    bucketing: bucketing_lib.Bucketing | None = None,
 ) -> tf.data.Dataset:
     """Batches of fine-tuning feature records (GLUE, SQuAD, NER) from one file.
 
     Training, as the original: repeated, shuffled with a buffer of 100 (not under
-    `shuffle=False`); `bucketed`: sorted by length in chunks (`bucketing.training_batches`).
+    `shuffle=False`); sorted by length in chunks where `bucketing` buckets training
+    (`bucketing.training_batches`).
     Evaluation and prediction: one pass in order; the file must hold a whole number of
     global batches (it is padded so when written). `batch_size` is global.
     """
@@ -165,12 +146,11 @@ def feature_dataset(
         if shuffle:
             dataset = dataset.shuffle(100, seed=None if seed is None else seed + start_step)
             start_step = 0  # a shuffled restart reads a new order instead of skipping
-    if bucketed:
+    if is_training and bucketing is not None and bucketing.buckets(is_training=True):
         examples = dataset.map(lambda record: decode_record(record, features),
                                num_parallel_calls=tf.data.AUTOTUNE)
-        max_seq_length = features["input_mask"].shape[0]
-        batches = bucketing.training_batches(examples, batch_size, max_seq_length, context,
-                                             seed or 0)
+        batches = bucketing_lib.training_batches(examples, batch_size, bucketing.max_seq_length,
+                                                 context, seed or 0)
         return dealt(batches, context, start_step).prefetch(tf.data.AUTOTUNE)
     dataset = in_order_batches(dataset, per_replica, context, start_step)
     return dataset.map(

@@ -13,7 +13,7 @@ from bert_tf.models.objectives import ClassificationObjective, TokenClassificati
 from bert_tf.options import FineTuningOptions
 from bert_tf.tasks import ner
 from bert_tf.training import bucketing
-from bert_tf.training.input_pipeline import feature_dataset, ner_features
+from bert_tf.training.input_pipeline import feature_dataset, parsing_spec
 
 
 def test_bucket_widths_and_lengths():
@@ -48,7 +48,7 @@ def test_eval_batches_deal_each_row_once_cut_to_its_bucket():
     arrays = random_rows(24, 64)
     context = tf.distribute.InputContext(num_replicas_in_sync=2)
     seen = []
-    batches = list(bucketing.eval_batches(arrays, 8, context).as_numpy_iterator())
+    batches = list(bucketing.eval_batches(arrays, 8, context, 64).as_numpy_iterator())
     assert len(batches) == 6  # 3 global batches of 8, 4 rows per replica
     for first, second in zip(batches[::2], batches[1::2], strict=True):
         assert first["input_ids"].shape == second["input_ids"].shape  # one length a step
@@ -131,11 +131,11 @@ def options_for(tmp_path, mode: str) -> FineTuningOptions:
                              max_seq_length=64, bucketing=mode)
 
 
-def predict_both_ways(tmp_path, model, predict_fn, path, spec, batch_size=8):
+def predict_both_ways(tmp_path, model, predict_fn, path, layout, batch_size=8):
     """stages.predict's outputs with `--bucketing=none` and `eval`."""
     strategy = tf.distribute.get_strategy()
     return [stages.predict(strategy, model, predict_fn, stages.record_batches(
-                options_for(tmp_path, mode), path, spec, batch_size, False),
+                options_for(tmp_path, mode), path, layout, batch_size, False),
                 options_for(tmp_path, mode))
             for mode in ("none", "eval")]
 
@@ -150,7 +150,7 @@ def test_ner_predictions_equal_the_padded_run(tmp_path, tiny_config):
     ner.write_features(iter(features), path, 64, pad_to_multiple=8)
     model = BertTokenClassifier(tiny_config, 5)
     padded, bucketed = predict_both_ways(tmp_path, model, TokenClassificationObjective().predict,
-                                         path, ner_features(64))
+                                         path, ner.ner_layout(64))
     assert bucketed["predictions"].shape == padded["predictions"].shape == (24, 64)
     np.testing.assert_array_equal(bucketed["label_weights"], padded["label_weights"])
     weights = padded["label_weights"].astype(bool)
@@ -190,7 +190,8 @@ def test_feature_dataset_trains_on_bucketed_batches(tmp_path):
                 for ids, mask in zip(arrays["input_ids"], arrays["input_mask"], strict=True)]
     path = str(tmp_path / "train.tf_record")
     ner.write_features(iter(features), path, 64)
-    dataset = feature_dataset(path, ner_features(64), 8, True, seed=1, bucketed=True)
+    dataset = feature_dataset(path, parsing_spec(ner.ner_layout(64)), 8, True, seed=1,
+                              bucketing=bucketing.Bucketing("all", 64))
     lengths = set()
     for batch in dataset.take(12):
         length = batch["input_ids"].shape[1]

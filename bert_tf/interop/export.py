@@ -8,7 +8,11 @@ the model. Signatures:
 - `pair(text_a, text_b)`: sentence pairs (for SQuAD: question, context);
 returning, by the kind of checkpoint:
 - classifier (`output_weights` at top level): `probabilities` [B, L] and `predictions` [B]
-  (the arg-max class; the score for one-output regression);
+  (the arg-max class; the score for one-output regression). A custom task's classifier
+  (`custom_task.json` beside the checkpoint, from `run_classifier.py --task_name=custom`)
+  adds `labels` [B], the predicted label names; multi-label, its `probabilities` are
+  sigmoids, `predictions` multi-hot [B, L] at its threshold, `labels` the names joined by
+  its separator ("" for none);
 - squad (`cls/squad/*`): `start_logits`, `end_logits` [B, S] and the best `start`, `end`
   token positions with `end - start < max_answer_length`, plus `input_ids`;
 - embeddings (encoder only): `pooled_output` [B, H], `sequence_output` [B, S, H],
@@ -38,7 +42,7 @@ from bert_tf.data.tokenization import check_vocab_fits
 from bert_tf.errors import UsageError, describe_os_error
 from bert_tf.models.heads import BertClassifier, BertSpanModel, BertTokenClassifier
 from bert_tf.models.modeling import BertModel
-from bert_tf.tasks import ner
+from bert_tf.tasks import custom, ner
 from bert_tf.text.fast_tokenization import FastTokenizer
 from bert_tf.training import bucketing
 from bert_tf.training import checkpoint as checkpoint_lib
@@ -65,10 +69,24 @@ def is_tag_set(labels: list[str]) -> bool:
     return "O" in labels and all(label == "O" or label[:2] in ("B-", "I-") for label in labels)
 
 
-def label_file(checkpoint: str) -> str:
-    """run_ner.py's label_list.txt in the folder of `checkpoint` (a prefix or a folder)."""
+def label_file(checkpoint: str, name: str = ner.LABEL_FILE) -> str:
+    """run_ner.py's label_list.txt (or another file `name`) in the folder of `checkpoint`
+    (a prefix or a folder)."""
     folder = checkpoint if tf.io.gfile.isdir(checkpoint) else os.path.dirname(checkpoint)
-    return os.path.join(folder, ner.LABEL_FILE)
+    return os.path.join(folder, name)
+
+
+def custom_task(checkpoint: str, num_labels: int) -> custom.CustomTask | None:
+    """The custom task (`run_classifier.py --task_name=custom`) kept beside a classifier
+    checkpoint, if any; its labels must be the checkpoint's outputs."""
+    path = label_file(checkpoint, custom.TASK_FILE)
+    if not file_io.exists(path):
+        return None
+    task = custom.read_task_file(path)
+    if task.labels is not None and len(task.labels) != num_labels:
+        raise UsageError(f"{path}: {len(task.labels)} labels, but the checkpoint's "
+                         f"output_weights has {num_labels} rows")
+    return task
 
 
 def pack_inputs(pieces: list[tf.RaggedTensor], seq_length, cls_id: int, sep_id: int,
@@ -101,9 +119,12 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, tokenizer: FastTokenizer, kind: str, max_seq_length: int,
                  *, max_answer_length: int = 30, labels: list[str] | None = None,
-                 bucketed: bool = False):
+                 bucketed: bool = False, task: custom.CustomTask | None = None):
         super().__init__()
         self.bucketed = bucketed
+        self.task = task  # a custom classifier's: its outputs are also named
+        if task is not None and task.labels is not None:
+            labels = list(task.labels)
         self.labels = tf.constant(labels or [""])
         self.model = model
         self.vocab_table = tokenizer.table  # tracked, so the SavedModel holds the vocabulary
@@ -127,11 +148,7 @@ class ServingModule(tf.Module):
     def _outputs(self, inputs: dict) -> dict:
         result = self.model(inputs, training=False)
         if self.kind == "classifier":  # result: logits [B, L]
-            probabilities = tf.nn.softmax(result, axis=-1)
-            if probabilities.shape[-1] == 1:  # regression: the logit is the prediction
-                return {"probabilities": probabilities, "predictions": result[:, 0]}
-            return {"probabilities": probabilities,
-                    "predictions": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+            return self.classes(result)
         if self.kind == "squad":
             start, end = result["start_logits"], result["end_logits"]
             # Best span within the context (segment 1) and max_answer_length, as a matrix.
@@ -153,6 +170,30 @@ class ServingModule(tf.Module):
         return {"pooled_output": result["pooled_output"],
                 "sequence_output": result["sequence_output"],
                 "input_mask": inputs["input_mask"]}
+
+    def classes(self, logits: tf.Tensor) -> dict:
+        """A classifier's outputs from its logits [B, L]: `probabilities` and `predictions`
+        (the arg-max class, or the score of regression); a custom task's multi-label model
+        gives sigmoid probabilities and multi-hot predictions [B, L] (probability >= its
+        threshold); a custom task's also `labels` [B], the predicted label names (joined
+        by its separator)."""
+        task = self.task
+        if task is not None and task.multi_label:
+            probabilities = tf.sigmoid(logits)
+            chosen = probabilities >= task.threshold
+            names = tf.ragged.boolean_mask(
+                tf.broadcast_to(self.labels, tf.shape(chosen)), chosen)
+            return {"probabilities": probabilities, "predictions": tf.cast(chosen, tf.int32),
+                    "labels": tf.strings.reduce_join(names, axis=-1,
+                                                     separator=task.label_separator)}
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        if probabilities.shape[-1] == 1:  # regression: the logit is the prediction
+            return {"probabilities": probabilities, "predictions": logits[:, 0]}
+        predictions = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        outputs = {"probabilities": probabilities, "predictions": predictions}
+        if task is not None:
+            outputs["labels"] = tf.gather(self.labels, predictions)
+        return outputs
 
     def tag_words(self, text: tf.Tensor) -> dict:
         """[B] strings -> words [B, W] and their IOB2 tags [B, W] (see the module docstring)."""
@@ -219,7 +260,9 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     labels = None
     if kind in ("classifier", "ner") and not num_labels:
         raise UsageError(f"{init_checkpoint}: no {kind} head (output_weights) to export")
+    task = None
     if kind == "classifier":
+        task = custom_task(init_checkpoint, num_labels)
         model = BertClassifier(config, num_labels)
     elif kind == "ner":
         labels = read_labels(label_file(init_checkpoint), num_labels)
@@ -232,7 +275,7 @@ def build_module(bert_config_file: str, vocab_file: str, init_checkpoint: str,
     tokenizer = FastTokenizer(vocab_file, do_lower_case)
     check_vocab_fits(tokenizer.vocab, vocab_file, config.vocab_size, bert_config_file)
     return ServingModule(model, tokenizer, kind, max_seq_length, labels=labels,
-                         bucketed=bucketed)
+                         bucketed=bucketed, task=task)
 
 
 def read_labels(path: str, num_labels: int) -> list[str]:

@@ -225,8 +225,16 @@ def _google_to_hf_name(name: str) -> str:
 
 
 def hf_to_google(hf_dir: str, out_dir: str) -> str:
-    """Writes `bert_config.json` and `bert_model.ckpt` in `out_dir` from an HF BERT
-    directory (copies `vocab.txt` too when present). Returns the checkpoint prefix."""
+    """Converts an HF transformers BERT to Google's layout.
+
+    Args:
+      hf_dir: an HF BERT folder: `config.json` and `model.safetensors` (and `vocab.txt`).
+      out_dir: where `bert_config.json`, `bert_model.ckpt` and `vocab.txt` (when the HF
+        folder has one) are written.
+
+    Returns:
+      The checkpoint prefix, `out_dir/bert_model.ckpt`.
+    """
     with tf.io.gfile.GFile(os.path.join(hf_dir, "config.json")) as handle:
         hf_config = json.load(handle)
     if hf_config.get("model_type", "bert") != "bert":
@@ -249,8 +257,15 @@ def hf_to_google(hf_dir: str, out_dir: str) -> str:
 
 
 def google_to_hf(google_dir: str, out_dir: str) -> str:
-    """Writes `config.json` and `model.safetensors` in `out_dir` from a Google checkpoint
-    directory (with `bert_config.json`). Returns the safetensors path."""
+    """Converts a Google-layout checkpoint to HF transformers' BERT layout.
+
+    Args:
+      google_dir: a folder with `bert_config.json` and a complete checkpoint.
+      out_dir: where `config.json` and `model.safetensors` are written.
+
+    Returns:
+      The path of `model.safetensors`.
+    """
     with tf.io.gfile.GFile(os.path.join(google_dir, "bert_config.json")) as handle:
         config = json.load(handle)
     model = BertModel(BertConfig.from_dict(config))

@@ -128,8 +128,16 @@ def copy_weights(backbone: keras_hub.models.BertBackbone, model: BertModel, *,
 
 
 def keras_hub_to_google(preset_dir: str, out_dir: str) -> str:
-    """Writes `bert_config.json`, `vocab.txt` (when the preset has a tokenizer) and
-    `bert_model.ckpt` in `out_dir`. Returns the checkpoint prefix."""
+    """Converts a keras-hub `BertBackbone` preset to Google's layout.
+
+    Args:
+      preset_dir: a keras-hub preset folder (a `BertBackbone`, optionally its tokenizer).
+      out_dir: where `bert_config.json`, `bert_model.ckpt` and `vocab.txt` (when the preset
+        has a tokenizer) are written.
+
+    Returns:
+      The checkpoint prefix, `out_dir/bert_model.ckpt`.
+    """
     backbone = keras_hub.models.BertBackbone.from_preset(preset_dir)
     config = bert_config(backbone)
     model = BertModel(config)
@@ -147,8 +155,17 @@ def keras_hub_to_google(preset_dir: str, out_dir: str) -> str:
 
 
 def google_to_keras_hub(google_dir: str, out_dir: str, do_lower_case: bool = True) -> str:
-    """Writes a keras-hub preset folder (backbone, and a `BertTokenizer` from `vocab.txt`
-    with `lowercase=do_lower_case`) at `out_dir`, replacing it as a whole. Returns it."""
+    """Converts a Google-layout checkpoint to a keras-hub preset.
+
+    Args:
+      google_dir: a folder with `bert_config.json`, `vocab.txt` and a complete checkpoint.
+      out_dir: the preset folder to write (a `BertBackbone` and a `BertTokenizer`),
+        replaced as a whole.
+      do_lower_case: the tokenizer's `lowercase`.
+
+    Returns:
+      `out_dir`.
+    """
     config_file = os.path.join(google_dir, "bert_config.json")
     config = BertConfig.from_json_file(config_file)
     model = BertModel(config)

@@ -234,8 +234,10 @@ def custom_task(options: ClassifierOptions) -> tuple[custom.CustomTask, list]:
         # bucketing cuts [S]-wide features
         raise UsageError(f"multi_label with {len(task.labels)} labels = max_seq_length: "
                          f"bucketing would cut the labels as positions; pass --bucketing=none")
-    if task.labels is not None and options.do_train:
-        ner.write_label_list(task.labels, label_file)
+    if options.do_train:
+        if task.labels is not None:
+            ner.write_label_list(task.labels, label_file)
+        custom.write_task_file(task, os.path.join(options.output_dir, custom.TASK_FILE))
     return task, train
 
 

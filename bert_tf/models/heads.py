@@ -131,6 +131,12 @@ class BertPretrainer(Serializable, keras.Model):
     HEAD_VARIABLES = ("cls/",)
 
     def __init__(self, config: BertConfig, **kwargs):
+        """Makes the model; its variables are built on the first call.
+
+        Args:
+          config: the encoder's `BertConfig`; the heads use its sizes.
+          **kwargs: Keras model arguments (`name`, `dtype`).
+        """
         kwargs.setdefault("name", "bert_pretrainer")
         super().__init__(**kwargs)
         self.config = config
@@ -181,6 +187,13 @@ class BertClassifier(Serializable, keras.Model):
     CONFIG_ARGS = ("num_labels",)
 
     def __init__(self, config: BertConfig, num_labels: int, **kwargs):
+        """Makes the model; its variables are built on the first call.
+
+        Args:
+          config: the encoder's `BertConfig`.
+          num_labels: the classes (1: a regression score; multi-label: one sigmoid each).
+          **kwargs: Keras model arguments (`name`, `dtype`).
+        """
         kwargs.setdefault("name", "bert_classifier")
         super().__init__(**kwargs)
         self.config = config
@@ -222,6 +235,12 @@ class BertSpanModel(Serializable, keras.Model):
     HEAD_VARIABLES = ("cls/squad/",)
 
     def __init__(self, config: BertConfig, **kwargs):
+        """Makes the model; its variables are built on the first call.
+
+        Args:
+          config: the encoder's `BertConfig`.
+          **kwargs: Keras model arguments (`name`, `dtype`).
+        """
         kwargs.setdefault("name", "bert_squad")
         super().__init__(**kwargs)
         self.config = config
@@ -259,6 +278,13 @@ class BertTokenClassifier(BertClassifier):
     """
 
     def __init__(self, config: BertConfig, num_labels: int, **kwargs):
+        """Makes the model; its variables are built on the first call.
+
+        Args:
+          config: the encoder's `BertConfig`.
+          num_labels: the tags (label_list.txt's lines).
+          **kwargs: Keras model arguments (`name`, `dtype`).
+        """
         kwargs.setdefault("name", "bert_token_classifier")
         super().__init__(config, num_labels, **kwargs)
 

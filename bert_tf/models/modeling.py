@@ -474,10 +474,17 @@ class BertModel(Serializable, keras.Model):
     def __init__(self, config: BertConfig, is_training: bool | None = None, input_ids=None,
                  input_mask=None, token_type_ids=None, *, use_one_hot_embeddings: bool = False,
                  scope: str | None = None, **kwargs):
-        """`BertModel(config)` makes the Keras model. The original's one-call form,
-        `BertModel(config, is_training, input_ids, input_mask, token_type_ids, scope=...)`,
-        also runs it once on those inputs (eagerly), for its `get_*_output()` methods;
-        `use_one_hot_embeddings` changes nothing (a gather either way)."""
+        """`BertModel(config)` makes the Keras model.
+
+        Args:
+          config: the model's `BertConfig` (`BertConfig.from_json_file(bert_config.json)`).
+          is_training, input_ids, input_mask, token_type_ids, scope: the original's
+            one-call form, `BertModel(config, is_training, input_ids, ...)`, which also runs
+            the model once on those inputs (eagerly), for its `get_*_output()` methods.
+          use_one_hot_embeddings: accepted for the original's callers; changes nothing (a
+            gather either way).
+          **kwargs: Keras model arguments (`name`, `dtype`, e.g. "mixed_bfloat16").
+        """
         kwargs.setdefault("name", scope or "bert")
         super().__init__(**kwargs)
         self.config = config

@@ -303,3 +303,26 @@ def compute_metrics(task: CustomTask, outputs: dict[str, np.ndarray]) -> dict:
 
 def _f1(tp: float, fp: float, fn: float) -> float:
     return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+TASK_FILE = "custom_task.json"  # beside label_list.txt: how the outputs read as labels
+SAVED_FIELDS = ("labels", "multi_label", "label_separator", "threshold")
+
+
+def write_task_file(task: CustomTask, path: str) -> None:
+    """Keeps what an export needs to name a model's predictions (labels, multi-label,
+    separator, threshold) as JSON at `path`, atomically."""
+    fields = {name: getattr(task, name) for name in SAVED_FIELDS}
+    file_io.write_atomically(path, json.dumps(fields, indent=2) + "\n")
+
+
+def read_task_file(path: str) -> CustomTask:
+    """The custom task `write_task_file` kept at `path`."""
+    try:
+        fields = json.loads(file_io.read_bytes(path))
+        labels = fields["labels"]
+        return CustomTask(labels=None if labels is None else tuple(labels),
+                          **{name: fields[name] for name in SAVED_FIELDS[1:]})
+    except (ValueError, KeyError, TypeError) as error:
+        raise GlueDataError(f"{path}: not a custom task file ({error!r}); run_classifier.py "
+                            f"--task_name=custom --do_train writes it") from None

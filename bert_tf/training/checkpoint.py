@@ -217,10 +217,21 @@ def load_checkpoint(
 ) -> LoadReport:
     """Copies every variable of `model` that the checkpoint at `path` holds into the model.
 
-    `extra_variables` maps further checkpoint names (e.g. optimizer slots, `global_step`) to
-    variables to restore as well. Raises CheckpointError, before changing anything, when a
-    shared name has a different shape (e.g. a BERT-Large checkpoint with a Base config) or
-    when the checkpoint holds none of the model's variables.
+    Args:
+      model: a Keras model or layer whose variable paths are checkpoint names
+        (`bert/encoder/layer_0/attention/self/query/kernel`); built on first use.
+      path: a checkpoint prefix (`.../bert_model.ckpt`) or a folder (its newest checkpoint).
+      extra_variables: further checkpoint names (e.g. optimizer slots, `global_step`) ->
+        variables to restore as well.
+
+    Returns:
+      A `LoadReport`: the names loaded, the model's names the checkpoint lacks, and the
+      checkpoint's names the model has no variable for.
+
+    Raises:
+      CheckpointError, before changing anything, when a shared name has a different shape
+      (e.g. a BERT-Large checkpoint with a Base config), when the checkpoint holds none of
+      the model's variables, or when it cannot be read.
 
     Example (a published model; `require_complete` refuses a partial load):
 
@@ -238,21 +249,7 @@ def load_checkpoint(
     shapes = reader.get_variable_to_shape_map()
     targets = {**model_variables(model), **(extra_variables or {})}
 
-    matched = sorted(name for name in targets if name in shapes)
-    for name in matched:
-        want, found = tuple(targets[name].shape), tuple(shapes[name])
-        if want != found:
-            raise CheckpointError(
-                f"{prefix}: variable {name} has shape {list(found)} in the checkpoint but "
-                f"{list(want)} in the model; the checkpoint was made with another config "
-                f"(e.g. hidden_size, vocab_size or max_position_embeddings differ)"
-            )
-    if not matched:
-        sample = ", ".join(sorted(shapes)[:5])
-        raise CheckpointError(
-            f"{prefix}: none of the model's variables (e.g. {next(iter(targets), '-')}) are "
-            f"in this checkpoint; it holds {len(shapes)} tensors such as: {sample}"
-        )
+    matched = matching_names(prefix, targets, shapes)
     values = {name: _read_tensor(reader, prefix, name) for name in matched}
     for name in matched:  # assigned only once every tensor has been read and checksummed
         variable = targets[name]
@@ -270,6 +267,27 @@ def load_checkpoint(
     return report
 
 
+def matching_names(prefix: str, targets: Mapping, shapes: Mapping) -> list[str]:
+    """The names both the model (`targets`) and the checkpoint (`shapes`) hold, sorted;
+    refuses a name whose shapes differ, or no name in common."""
+    matched = sorted(name for name in targets if name in shapes)
+    for name in matched:
+        want, found = tuple(targets[name].shape), tuple(shapes[name])
+        if want != found:
+            raise CheckpointError(
+                f"{prefix}: variable {name} has shape {list(found)} in the checkpoint but "
+                f"{list(want)} in the model; the checkpoint was made with another config "
+                f"(e.g. hidden_size, vocab_size or max_position_embeddings differ)"
+            )
+    if not matched:
+        sample = ", ".join(sorted(shapes)[:5])
+        raise CheckpointError(
+            f"{prefix}: none of the model's variables (e.g. {next(iter(targets), '-')}) are "
+            f"in this checkpoint; it holds {len(shapes)} tensors such as: {sample}"
+        )
+    return matched
+
+
 def save_checkpoint(
     model: keras.Layer,
     prefix: str,
@@ -278,9 +296,17 @@ def save_checkpoint(
 ) -> str:
     """Writes `model`'s variables under their names as a TF1 checkpoint at `prefix`.
 
-    Optionally adds `global_step` (int64 scalar) and `extra_variables` (e.g. optimizer slots
-    `<var>/adam_m`). The bundle is written under a temporary prefix and then renamed, data
-    file first, so a reader never sees an index without its data. Returns `prefix`.
+    The bundle is written under a temporary prefix and then renamed, data file first, so a
+    reader never sees an index without its data.
+
+    Args:
+      model: a built Keras model or layer; each variable is saved under its path.
+      prefix: the checkpoint prefix to write (`.../model.ckpt`: `.index` and `.data-*`).
+      global_step: saved as the int64 scalar `global_step` when given.
+      extra_variables: further name -> value (e.g. optimizer slots `<var>/adam_m`).
+
+    Returns:
+      `prefix`.
     """
     tensors = dict(model_variables(model))
     for name, value in (extra_variables or {}).items():

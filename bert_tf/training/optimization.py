@@ -184,8 +184,19 @@ def create_optimizer(
     **keras_options,
 ) -> AdamWeightDecay:
     """The original `create_optimizer` (minus the train op): schedule + optimizer by name.
-    `keras_options` go to the Keras optimizer, e.g. `global_clipnorm=1.0` for `fit` (the
-    training driver clips by itself)."""
+
+    Args:
+      init_lr: the peak learning rate, reached after the warm-up.
+      num_train_steps: steps to the end of the linear decay (the rate is 0 from there).
+      num_warmup_steps: steps of linear warm-up from 0.
+      optimizer: "adamw" (the original's AdamWeightDecay) or "lamb".
+      **keras_options: passed to the Keras optimizer, e.g. `global_clipnorm=1.0` for `fit`
+        (the training loop clips by itself).
+
+    Returns:
+      The optimizer, with the original's weight decay (0.01, not on LayerNorm or biases),
+      betas and epsilon.
+    """
     schedule = WarmupLinearDecay(init_lr, num_train_steps, num_warmup_steps)
     if optimizer == "adamw":
         return AdamWeightDecay(schedule, **keras_options)

@@ -212,22 +212,6 @@ def test_goemotions_as_shipped_is_a_multi_label_task(tmp_path):
     assert results["subset_accuracy"] == pytest.approx(exact, abs=1e-6)
 
 
-def test_a_pair_tsv_and_jsonl_read_as_the_flags_say(tmp_path):
-    (tmp_path / "train.tsv").write_text("first\tsecond\tanswer\nA cat.\tA feline.\tsame\n"
-                                        "A dog.\tThe sea.\tdifferent\n")
-    task = custom.CustomTask(labels=(), text_a_column="first", text_b_column="second",
-                             label_column="answer")
-    examples = custom.read_examples(task, str(tmp_path), "train")
-    assert [(e.text_a, e.text_b, e.label) for e in examples] == [
-        ("A cat.", "A feline.", "same"), ("A dog.", "The sea.", "different")]
-    assert custom.labels_of(examples) == ("different", "same")
-    (tmp_path / "dev.jsonl").write_text(
-        json.dumps({"text": "joy and fear", "label": ["joy", "fear"]}) + "\n\n"
-        + json.dumps({"text": "nothing", "label": []}) + "\n")
-    task = custom.CustomTask(labels=("fear", "joy", "sad"), multi_label=True)
-    examples = custom.read_examples(task, str(tmp_path), "dev")
-    assert [e.label for e in examples] == [["fear", "joy"], []]
-    assert [task.label_id(e.label) for e in examples] == [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
 
 
 def test_bad_input_through_the_script_is_one_line(tmp_path):
@@ -262,3 +246,33 @@ def test_long_documents_train_and_predict_through_the_script(tmp_path):
     assert np.loadtxt(out / "test_results.tsv", ndmin=2).shape == (4, 4)
     assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(read_results(
         out / "eval_results.txt"))
+
+
+def test_an_exported_custom_model_answers_with_its_label_names(tmp_path):
+    """export_model.py on a multi-label custom run: sigmoid probabilities equal to
+    test_results.tsv's, and `labels` equal to test_predictions.tsv's names."""
+    import tensorflow_text  # noqa: F401  (registers the exported tokenizer's ops)
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [("a happy cat and a sad dog", ["joy", "sadness"]), ("what a joyful day", ["joy"]),
+            ("nothing much", []), ("so sad and so angry", ["anger", "sadness"])] * 4
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.jsonl").write_text("".join(
+            json.dumps({"text": text, "label": labels}) + "\n" for text, labels in rows))
+    run_custom(tmp_path, data, "--do_train", "--do_predict", "--multi_label",
+               "--label_separator=+", "--threshold=0.4", "--num_train_epochs=4")
+    out, tiny = tmp_path / "out", fixture_path("tiny_ckpt")
+    assert json.loads((out / custom.TASK_FILE).read_text()) == {
+        "labels": ["anger", "joy", "sadness"], "multi_label": True, "label_separator": "+",
+        "threshold": 0.4}
+    run_script(["export_model.py", f"--bert_config_file={tiny / 'bert_config.json'}",
+                f"--vocab_file={tiny / 'vocab.txt'}", f"--init_checkpoint={out}",
+                f"--export_dir={tmp_path / 'export'}", "--max_seq_length=32"])
+    served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"](
+        text=tf.constant([text for text, _ in rows]))
+    expected = np.loadtxt(out / "test_results.tsv", delimiter="\t", ndmin=2)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+    names = [name.decode() for name in served["labels"].numpy()]
+    assert names == predictions(out / "test_predictions.tsv")
+    assert served["predictions"].numpy().tolist() == (expected >= 0.4).astype(int).tolist()

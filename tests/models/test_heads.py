@@ -106,7 +106,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
-sys.path.insert(0, "tests")
+sys.path[:0] = ["tests", "tests/models"]
 from conftest import TINY_CONFIG
 from model_contract import tiny_batch
 from bert_tf.config import BertConfig

@@ -2,6 +2,7 @@
 shipped) with no code; the files it writes; bad input named by file, line and column."""
 
 import dataclasses
+import json
 import re
 
 import numpy as np
@@ -78,3 +79,19 @@ def test_long_text_windows_cover_the_text_and_average_their_logits(tmp_path):
         [0.5, 1.0])))], rtol=1e-12)
 
 
+def test_a_pair_tsv_and_jsonl_read_as_the_flags_say(tmp_path):
+    (tmp_path / "train.tsv").write_text("first\tsecond\tanswer\nA cat.\tA feline.\tsame\n"
+                                        "A dog.\tThe sea.\tdifferent\n")
+    task = custom.CustomTask(labels=(), text_a_column="first", text_b_column="second",
+                             label_column="answer")
+    examples = custom.read_examples(task, str(tmp_path), "train")
+    assert [(e.text_a, e.text_b, e.label) for e in examples] == [
+        ("A cat.", "A feline.", "same"), ("A dog.", "The sea.", "different")]
+    assert custom.labels_of(examples) == ("different", "same")
+    (tmp_path / "dev.jsonl").write_text(
+        json.dumps({"text": "joy and fear", "label": ["joy", "fear"]}) + "\n\n"
+        + json.dumps({"text": "nothing", "label": []}) + "\n")
+    task = custom.CustomTask(labels=("fear", "joy", "sad"), multi_label=True)
+    examples = custom.read_examples(task, str(tmp_path), "dev")
+    assert [e.label for e in examples] == [["fear", "joy"], []]
+    assert [task.label_id(e.label) for e in examples] == [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]

@@ -100,9 +100,9 @@ def run_script(args: list, env: dict | None = None, check: bool = True,
     return result
 
 
-def script(args: list, limit_file_bytes: int | None = None):
-    """`run_script` for a test that inspects the failure: not checked."""
-    return run_script(args, check=False, limit_file_bytes=limit_file_bytes)
+def script(args: list, limit_file_bytes: int | None = None, check: bool = False):
+    """`run_script` for a test that inspects the failure: not checked unless asked."""
+    return run_script(args, check=check, limit_file_bytes=limit_file_bytes)
 
 
 def visible_files(folder: Path) -> list[str]:

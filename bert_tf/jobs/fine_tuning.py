@@ -61,6 +61,7 @@ class Predictor:
                             self.batches_fn(path, layout, batch_size), self.options.jit_compile)
 
     def batches_fn(self, path: str, layout: RecordLayout, batch_size: int) -> loop.DatasetFn:
+        """The loop's dataset function over the record file (stages.record_batches)."""
         return stages.record_batches(self.options, path, layout, batch_size, False)
 
 

@@ -33,6 +33,7 @@ class PredictRequest:
 
     @property
     def rows(self) -> int:
+        """The request's examples."""
         return len(next(iter(self.columns.values())))
 
     def length(self) -> int:

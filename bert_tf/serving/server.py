@@ -73,12 +73,14 @@ class Metrics:
         self.latency_sum, self.latency_count = 0.0, 0
 
     def observe(self, api: str, code: int, seconds: float) -> None:
+        """Counts one answered request."""
         self.requests[(api, code)] += 1
         self.latency[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sum += seconds
         self.latency_count += 1
 
     def text(self, batcher: Batcher | None) -> str:
+        """The exposition text of /metrics."""
         lines = ["# TYPE bert_tf_requests_total counter"]
         lines += [f'bert_tf_requests_total{{api="{api}",code="{code}"}} {count}'
                   for (api, code), count in sorted(self.requests.items())]
@@ -122,6 +124,7 @@ class Server:
         return self.model
 
     async def predict(self, request: PredictRequest) -> dict:
+        """The outputs for a parsed request's rows, batched with others (both APIs)."""
         if not self.accepting:
             raise RequestError("the server is stopping", 503)
         try:
@@ -135,6 +138,7 @@ class Server:
     # --- REST ---------------------------------------------------------------------------
 
     def app(self) -> web.Application:
+        """The REST routes (see the module docstring)."""
         app = web.Application(client_max_size=self.settings.max_request_bytes,
                               middlewares=[self.errors_as_json])
         model = "/v1/models/{name:[^/:]+}"
@@ -244,6 +248,7 @@ class Server:
 
 
 def load_and_warm_up(export_dir: str) -> ServedModel:
+    """The export, loaded and run once per signature (readiness waits for this)."""
     model = ServedModel(export_dir)
     model.warm_up()
     return model
@@ -301,6 +306,7 @@ GRPC_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FO
 
 
 def model_spec(name: str, version: int, signature_name: str) -> model_pb2.ModelSpec:
+    """The ModelSpec a gRPC answer carries."""
     spec = model_pb2.ModelSpec(name=name, signature_name=signature_name)
     spec.version.value = version
     return spec

@@ -12,8 +12,8 @@ training split is shipped): train on `dev.tsv` (5,426 comments), evaluate on `te
 decay, weight decay 0.01 (not on LayerNorm or biases), clipping at 1.0, a sigmoid per
 emotion, binary cross-entropy, a label predicted at probability >= 0.3 (the GoEmotions
 paper's threshold). Both sides read the files with `bert_tf.tasks.custom` (TF-free, so the
-HF environment needs no TensorFlow) and score with its `compute_metrics`. Prints one JSON line: macro/micro F1, subset accuracy,
-training seconds, steps.
+HF environment needs no TensorFlow) and score with its `compute_metrics`. Prints one JSON
+line: macro/micro F1, subset accuracy, training seconds, steps.
 """
 
 from __future__ import annotations

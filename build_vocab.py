@@ -4,7 +4,7 @@
         --vocab_size=30522 --do_lower_case=True
 
 Reserved entries first, as in Google's vocabs: [PAD], [unused0]...[unused{N-1}], [UNK],
-[CLS], [SEP], [MASK]; then the learned word pieces. See bert_tf/vocab_builder.py.
+[CLS], [SEP], [MASK]; then the learned word pieces. See bert_tf/text/vocab_builder.py.
 """
 
 from bert_tf.jobs import script

@@ -5,9 +5,9 @@
         --max_seq_length=128 --max_predictions_per_seq=20 --masked_lm_prob=0.15 \
         --random_seed=12345 --dupe_factor=5
 
-Flags, defaults and output bytes are the original's (see bert_tf/pretraining_data.py).
+Flags, defaults and output bytes are the original's (see bert_tf/data/pretraining_data.py).
 `--mode=fast` cuts the corpus into shards made in parallel by `--num_workers` processes and
-writes one file per shard (see bert_tf/pretraining_shards.py):
+writes one file per shard (see bert_tf/data/pretraining_shards.py):
 
     python create_pretraining_data.py --mode=fast --input_file=corpus/*.txt \
         --output_file=out/ --vocab_file=vocab.txt ...   # out/part-00000-of-00016.tfrecord...

@@ -1,7 +1,7 @@
-"""The training jobs' skeleton: the stages their `run` is told with.
+"""The training jobs' stages: the pieces their `run` is told with.
 
-A training job (`jobs/pretraining.py`, `classifier.py`, `squad.py`, `ner.py`) is an options
-dataclass and a `run(options, strategy)` that reads as its story:
+run_pretraining.py's job and the fine-tuning driver (jobs/fine_tuning.py, which runs
+run_classifier.py, run_ner.py and run_squad.py) read as one story:
 
     config = stages.prepare(options, strategy, ["do_train", "do_eval"], batch_flags)
     model, optimizer = stages.build(options, strategy, make_model, num_train_steps, warmup)

@@ -15,7 +15,7 @@ file; run_classifier.py writes it to `label_list.txt` in its output_dir and read
 for evaluation and prediction alone.
 
 Every error names the file, the line and the column. Metrics and output files: see
-`compute_metrics` and jobs/classifier.py. This module imports no TensorFlow.
+`compute_metrics` and jobs/run_classifier.py. This module imports no TensorFlow.
 """
 
 from __future__ import annotations

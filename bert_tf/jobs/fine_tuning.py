@@ -110,7 +110,7 @@ def run(options: FineTuningOptions, strategy: tf.distribute.Strategy,
     )
     predictor = Predictor(options, strategy, model, task.objective)
     result: dict = {}
-    if getattr(options, "do_eval", False):
+    if "do_eval" in task_class.stages and options.do_eval:  # SQuAD has no do_eval
         result["eval"] = stages.report(strategy, options.output_dir,
                                        {**task.evaluate(predictor), "global_step": global_step})
     if options.do_predict:

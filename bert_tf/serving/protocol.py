@@ -39,7 +39,7 @@ class PredictRequest:
     def length(self) -> int:
         """The request's longest example in whitespace words (summed over its inputs): what
         the batcher groups requests by."""
-        words = [sum(len(str(column[row]).split()) for column in self.columns.values())
+        words = [sum(len(column[row].split()) for column in self.columns.values())
                  for row in range(self.rows)]
         return max(words)
 

@@ -49,19 +49,20 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 @dataclasses.dataclass
 class ServerSettings:
-    """What serve.py's flags set (see jobs/serve.py)."""
+    """What serve.py's flags set; their defaults and help live in jobs/serve.py's
+    ServeOptions, the one place they are declared."""
 
     export_dir: str
-    model_name: str = "bert"
-    host: str = "0.0.0.0"
-    port: int = 8501
-    grpc_port: int = 8500
-    max_batch_size: int = 32
-    batch_timeout_ms: float = 5.0
-    max_queue: int = 256
-    max_request_bytes: int = 8 << 20
-    max_seq_length: int = 128
-    shutdown_timeout: float = 60.0
+    model_name: str
+    host: str
+    port: int
+    grpc_port: int
+    max_batch_size: int
+    batch_timeout_ms: float
+    max_queue: int
+    max_request_bytes: int
+    max_seq_length: int
+    shutdown_timeout: float
 
 
 class Metrics:
